@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/deploy/eventstored"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+)
+
+// readiness is one part's answer to "can you serve?".
+type readiness struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+func runDev(ctx context.Context, args []string) error {
+	fs := flags("dev", "dev [--data-dir .fanfare] [--http 127.0.0.1:8080] [--eventstore-listen 127.0.0.1:2113 | --eventstore-url esdb://…]")
+	dataDir := fs.String("data-dir", ".fanfare", "directory for all embedded data; kept across restarts")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "address for /healthz and /readyz")
+	esListen := fs.String("eventstore-listen", eventstored.DefaultListen, "address of the embedded event store")
+	esURL := fs.String("eventstore-url", "", "use this event store (esdb://…) instead of the embedded one")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+
+	var closers []io.Closer
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i].Close()
+		}
+	}()
+
+	url := *esURL
+	if url == "" {
+		srv, err := eventstored.Start(eventstored.Config{DataDir: filepath.Join(*dataDir, "eventstore"), Listen: *esListen})
+		if err != nil {
+			return err
+		}
+		closers = append(closers, srv)
+		url = srv.URL()
+		slog.Info("event store listening", "addr", srv.Addr(), "url", url, "data_dir", filepath.Join(*dataDir, "eventstore"))
+	}
+	es, err := eventstore.Connect(url)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, closerFunc(es.Close))
+
+	checks := []readiness{{"eventstore", func(ctx context.Context) error { return pingEventStore(ctx, es) }}}
+
+	lis, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
+	}
+	hs := &http.Server{Handler: healthMux(checks), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(lis)
+	slog.Info("health endpoints listening", "healthz", "http://"+lis.Addr().String()+"/healthz", "readyz", "http://"+lis.Addr().String()+"/readyz")
+	slog.Info("fanfare dev is running; stop with Ctrl-C or SIGTERM")
+
+	<-ctx.Done()
+	slog.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutdownCtx)
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// pingEventStore reads one event of $all through the official client: the
+// same path every service uses.
+func pingEventStore(ctx context.Context, c *esdb.Client) error {
+	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	if _, err := rs.Recv(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func healthMux(checks []readiness) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		status, body := http.StatusOK, ""
+		for _, c := range checks {
+			if err := c.check(ctx); err != nil {
+				status = http.StatusServiceUnavailable
+				body += fmt.Sprintf("%s: not ready: %v\n", c.name, err)
+			} else {
+				body += c.name + ": ready\n"
+			}
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	})
+	return mux
+}

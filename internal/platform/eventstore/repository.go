@@ -1,0 +1,237 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/events"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Aggregate is an event-sourced aggregate root. Its command methods check
+// invariants, Apply the new event to themselves and Record it (Recorder
+// provides Record and Flush).
+type Aggregate interface {
+	// Apply evolves the state by one event, for replay and new events alike.
+	Apply(event proto.Message) error
+	// Flush returns the events recorded since the last Flush and forgets them.
+	Flush() []proto.Message
+}
+
+// Snapshotter is an Aggregate whose state can be saved and restored, so
+// loading it does not replay its whole stream.
+type Snapshotter interface {
+	Snapshot() (proto.Message, error)
+	Restore(proto.Message) error
+}
+
+// Recorder collects an aggregate's new events; embed it.
+type Recorder struct{ changes []proto.Message }
+
+// Record notes a new event.
+func (r *Recorder) Record(e proto.Message) { r.changes = append(r.changes, e) }
+
+// Flush returns the recorded events and forgets them.
+func (r *Recorder) Flush() []proto.Message {
+	c := r.changes
+	r.changes = nil
+	return c
+}
+
+// ErrConflict is returned by Update when concurrent writers kept winning
+// for every retry.
+var ErrConflict = errors.New("eventstore: concurrent update conflict, retries exhausted")
+
+// RepositoryOptions tune a Repository.
+type RepositoryOptions struct {
+	// Retries is how often Update reloads and retries after losing an
+	// optimistic-concurrency race (default 3).
+	Retries int
+	// SnapshotEvery takes a snapshot when an update crosses a multiple of
+	// this many events (0 = never). The aggregate must be a Snapshotter.
+	SnapshotEvery uint64
+}
+
+// Repository loads and saves one aggregate type; the stream of aggregate id
+// is "<category>-<id>".
+type Repository[A Aggregate] struct {
+	store    *Store
+	category string
+	newAgg   func(id string) A
+	opts     RepositoryOptions
+}
+
+// NewRepository makes a repository for aggregates created by newAgg.
+func NewRepository[A Aggregate](store *Store, category string, newAgg func(id string) A, opts RepositoryOptions) *Repository[A] {
+	if opts.Retries <= 0 {
+		opts.Retries = 3
+	}
+	return &Repository[A]{store: store, category: category, newAgg: newAgg, opts: opts}
+}
+
+// Stream is the stream name of aggregate id.
+func (r *Repository[A]) Stream(id string) string { return r.category + "-" + id }
+
+func (r *Repository[A]) snapshotStream(id string) string { return "snapshot-" + r.Stream(id) }
+
+// Load rebuilds aggregate id and returns it with its revision (-1 when the
+// stream does not exist yet).
+func (r *Repository[A]) Load(ctx context.Context, id string) (A, int64, error) {
+	return r.load(ctx, id, true, nil)
+}
+
+func (r *Repository[A]) load(ctx context.Context, id string, useSnapshot bool, seen map[uuid.UUID]bool) (A, int64, error) {
+	agg := r.newAgg(id)
+	from := uint64(0)
+	if snap, ok := any(agg).(Snapshotter); ok && useSnapshot && r.opts.SnapshotEvery > 0 {
+		rev, found, err := r.restore(ctx, id, snap)
+		if err != nil {
+			return agg, -1, err
+		}
+		if found {
+			from = rev + 1
+		}
+	}
+	last, err := r.store.ReadStream(ctx, r.Stream(id), from, func(e Event) error {
+		if seen != nil {
+			seen[e.Envelope.ID] = true
+		}
+		return agg.Apply(e.Message)
+	})
+	if err != nil {
+		return agg, -1, err
+	}
+	if last < 0 && from > 0 {
+		// The stream vanished under a snapshot: that is corruption, not a new aggregate.
+		return agg, -1, fmt.Errorf("%s: snapshot at revision %d but no stream", r.Stream(id), from-1)
+	}
+	agg.Flush() // replay is not news
+	return agg, last, nil
+}
+
+type snapshotMeta struct {
+	Revision uint64 `json:"revision"`
+}
+
+func (r *Repository[A]) restore(ctx context.Context, id string, s Snapshotter) (uint64, bool, error) {
+	rec, err := r.store.readLast(ctx, r.snapshotStream(id))
+	if err != nil || rec == nil {
+		return 0, false, err
+	}
+	var meta snapshotMeta
+	if err := json.Unmarshal(rec.UserMetadata, &meta); err != nil {
+		return 0, false, fmt.Errorf("snapshot of %s: %w", r.Stream(id), err)
+	}
+	var a anypb.Any
+	if err := proto.Unmarshal(rec.Data, &a); err != nil {
+		return 0, false, fmt.Errorf("snapshot of %s: %w", r.Stream(id), err)
+	}
+	msg, err := a.UnmarshalNew()
+	if err != nil {
+		return 0, false, fmt.Errorf("snapshot of %s: %w", r.Stream(id), err)
+	}
+	return meta.Revision, true, s.Restore(msg)
+}
+
+// Update loads aggregate id, runs fn on it and appends what fn recorded,
+// expecting the revision it loaded. When another writer got there first it
+// reloads and runs fn again, up to the retry bound. fn must be free of side
+// effects other than on the aggregate, since it may run more than once.
+//
+// Errors: whatever fn returns (unwrapped), ErrConflict, or store errors.
+func (r *Repository[A]) Update(ctx context.Context, id string, fn func(A) error) error {
+	return r.update(ctx, id, fn, nil)
+}
+
+// React is Update for work done in reaction to an event: the new events get
+// ids derived from (consumer, cause), and a cause that was already handled
+// (its reaction is in the stream) is a no-op. Reactions replay the whole
+// stream, not a snapshot, because the check needs every event id.
+func (r *Repository[A]) React(ctx context.Context, id, consumer string, cause events.Envelope, fn func(A) error) error {
+	ctx = WithCause(ctx, CausedBy(cause))
+	return r.update(ctx, id, fn, &reaction{consumer: consumer, cause: cause.ID})
+}
+
+type reaction struct {
+	consumer string
+	cause    uuid.UUID
+}
+
+// eventID is the id of the i-th event a reaction appends.
+func (re *reaction) eventID(i int) uuid.UUID {
+	if i == 0 {
+		return events.ReactionID(re.consumer, re.cause)
+	}
+	return events.ReactionID(fmt.Sprintf("%s#%d", re.consumer, i), re.cause)
+}
+
+func (r *Repository[A]) update(ctx context.Context, id string, fn func(A) error, re *reaction) error {
+	for attempt := 0; attempt <= r.opts.Retries; attempt++ {
+		var seen map[uuid.UUID]bool
+		if re != nil {
+			seen = map[uuid.UUID]bool{}
+		}
+		agg, rev, err := r.load(ctx, id, re == nil, seen)
+		if err != nil {
+			return err
+		}
+		if re != nil && seen[re.eventID(0)] {
+			return nil // already handled: redelivery appends nothing
+		}
+		if err := fn(agg); err != nil {
+			return err
+		}
+		changes := agg.Flush()
+		if len(changes) == 0 {
+			return nil
+		}
+		pending := make([]Pending, len(changes))
+		for i, c := range changes {
+			pending[i] = Pending{Message: c}
+			if re != nil {
+				pending[i].ID = re.eventID(i)
+			}
+		}
+		res, err := r.store.Append(ctx, r.Stream(id), expectedFor(rev), pending...)
+		if errors.Is(err, ErrWrongExpectedRevision) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r.maybeSnapshot(ctx, id, agg, uint64(rev+1), res.NextExpectedVersion)
+		return nil
+	}
+	return fmt.Errorf("%s: %w", r.Stream(id), ErrConflict)
+}
+
+// maybeSnapshot saves a snapshot when the update crossed a multiple of
+// SnapshotEvery. A failed snapshot only costs a longer replay later, so it
+// does not fail the update.
+func (r *Repository[A]) maybeSnapshot(ctx context.Context, id string, agg A, firstNew, last uint64) {
+	snap, ok := any(agg).(Snapshotter)
+	n := r.opts.SnapshotEvery
+	if !ok || n == 0 || (last+1)/n == firstNew/n {
+		return
+	}
+	msg, err := snap.Snapshot()
+	if err != nil {
+		return
+	}
+	a, err := anypb.New(msg)
+	if err != nil {
+		return
+	}
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return
+	}
+	meta, _ := json.Marshal(snapshotMeta{Revision: last})
+	_, _ = r.store.Client.AppendToStream(ctx, r.snapshotStream(id), esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
+		esdb.EventData{EventType: "fanfare-snapshot", ContentType: esdb.ContentTypeBinary, Data: data, Metadata: meta})
+}
