@@ -32,7 +32,9 @@ func Run(t *testing.T, client *esdb.Client) {
 }
 
 // Stream returns a stream name no other test uses.
-func Stream(prefix string) string { return prefix + "-" + strings.ReplaceAll(uuid.NewString(), "-", "") }
+func Stream(prefix string) string {
+	return prefix + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+}
 
 // Event makes an event with a fresh id.
 func Event(typ string, data string) esdb.EventData {
