@@ -10,11 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
 )
 
 // readiness is one part's answer to "can you serve?".
@@ -24,14 +28,19 @@ type readiness struct {
 }
 
 func runDev(ctx context.Context, args []string) error {
-	fs := flags("dev", "dev [--data-dir .fanfare] [--http 127.0.0.1:8080] [--eventstore-listen 127.0.0.1:2113 | --eventstore-url esdb://…]")
+	fs := flags("dev", "dev [--data-dir .fanfare] [--http 127.0.0.1:8080] [--eventstore-listen 127.0.0.1:2113 | --eventstore-url esdb://…] [--kafka-listen 127.0.0.1:9092 | --kafka-brokers host:port,…]")
 	dataDir := fs.String("data-dir", ".fanfare", "directory for all embedded data; kept across restarts")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address for /healthz and /readyz")
 	esListen := fs.String("eventstore-listen", eventstored.DefaultListen, "address of the embedded event store")
 	esURL := fs.String("eventstore-url", "", "use this event store (esdb://…) instead of the embedded one")
+	kafkaListen := fs.String("kafka-listen", kafka.DefaultBrokerAddr, "address of the embedded Kafka broker")
+	kafkaBrokers := fs.String("kafka-brokers", "", "use these Kafka brokers (comma-separated host:port) instead of the embedded one")
+	partitions := fs.Int("partitions", int(kafka.DefaultPartitions), "partition count of the topics created at start-up")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return err
 	}
@@ -59,7 +68,50 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	closers = append(closers, closerFunc(es.Close))
 
-	checks := []readiness{{"eventstore", func(ctx context.Context) error { return pingEventStore(ctx, es) }}}
+	var brokers []string
+	if *kafkaBrokers == "" {
+		b, err := startBroker(ctx, filepath.Join(*dataDir, "kafka"), *kafkaListen, int32(*partitions))
+		if err != nil {
+			return err
+		}
+		closers = append(closers, b)
+		brokers = b.Brokers()
+	} else {
+		brokers = strings.Split(*kafkaBrokers, ",")
+		// The same admin step as for the embedded broker.
+		if err := kafka.EnsureTopics(ctx, brokers, allTopics(), int32(*partitions)); err != nil {
+			return err
+		}
+		slog.Info("using kafka brokers", "brokers", brokers)
+	}
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, pub)
+
+	var fwdCaughtUp atomic.Bool
+	fwdDone := make(chan struct{})
+	go func() {
+		defer close(fwdDone)
+		err := forwarder.Run(ctx, forwarder.Config{Store: eventstore.NewStore(es), Publisher: pub,
+			OnCaughtUp: func() { fwdCaughtUp.Store(true) }})
+		if err != nil && ctx.Err() == nil {
+			cancel(fmt.Errorf("forwarder stopped: %w", err))
+		}
+	}()
+	slog.Info("forwarder running", "from", "$all", "to", "fanfare.<service>.v1")
+
+	checks := []readiness{
+		{"eventstore", func(ctx context.Context) error { return pingEventStore(ctx, es) }},
+		{"kafka", func(ctx context.Context) error { return kafka.Ping(ctx, brokers) }},
+		{"forwarder", func(context.Context) error {
+			if !fwdCaughtUp.Load() {
+				return errors.New("catching up")
+			}
+			return nil
+		}},
+	}
 
 	lis, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
@@ -72,9 +124,14 @@ func runDev(ctx context.Context, args []string) error {
 
 	<-ctx.Done()
 	slog.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return hs.Shutdown(shutdownCtx)
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	err = hs.Shutdown(shutdownCtx)
+	<-fwdDone // the forwarder saves its checkpoint before the store closes
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 type closerFunc func() error

@@ -13,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"context"
+
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	"github.com/google/uuid"
 )
 
 // The test binary doubles as the fanfare binary: with FANFARE_TEST_MAIN set
@@ -101,18 +106,30 @@ func get(t *testing.T, url string) (int, string) {
 // listen, stops cleanly on SIGTERM and keeps its data across restarts.
 func TestDevServesEventStoreAndSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	httpAddr, esAddr := freePort(t), freePort(t)
-	args := []string{"dev", "--data-dir", dir, "--http", httpAddr, "--eventstore-listen", esAddr}
+	httpAddr, esAddr, kafkaAddr := freePort(t), freePort(t), freePort(t)
+	args := []string{"dev", "--data-dir", dir, "--http", httpAddr, "--eventstore-listen", esAddr, "--kafka-listen", kafkaAddr}
 	p := startFanfare(t, args...)
 	if line := p.waitLog(t, "event store listening"); !strings.Contains(line, esAddr) {
 		t.Fatalf("log line does not say where the event store listens: %s", line)
 	}
+	if line := p.waitLog(t, "kafka broker listening"); !strings.Contains(line, kafkaAddr) {
+		t.Fatalf("log line does not say where the broker listens: %s", line)
+	}
+	p.waitLog(t, "forwarder running")
 	p.waitLog(t, "fanfare dev is running")
 	if code, body := get(t, "http://"+httpAddr+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := get(t, "http://"+httpAddr+"/readyz"); code != 200 || !strings.Contains(body, "eventstore: ready") {
-		t.Fatalf("/readyz: %d %q", code, body)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := get(t, "http://"+httpAddr+"/readyz")
+		if code == 200 && strings.Contains(body, "eventstore: ready") && strings.Contains(body, "kafka: ready") && strings.Contains(body, "forwarder: ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %q", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	url := "esdb://" + esAddr + "?tls=false"
@@ -122,6 +139,30 @@ func TestDevServesEventStoreAndSurvivesRestart(t *testing.T) {
 	}
 	ev := estest.Event("DevProbe", `{"n":1}`)
 	estest.Append(t, c, "dev-probe", esdb.NoStream{}, ev)
+	// A service event goes through the forwarder to its topic.
+	deposit := uuid.New()
+	if _, err := eventstore.NewStore(c).Append(context.Background(), "deposit-dev", esdb.Any{},
+		eventstore.Pending{ID: deposit, Message: &eventsv1.DepositRequested{DepositId: "dev"}}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{Brokers: []string{kafkaAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Subscribe(context.Background(), "fanfare.accounts.v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-msgs:
+		m.Ack()
+		if m.UUID != deposit.String() || m.Metadata.Get("name") != "fanfare.accounts.v1.DepositRequested" {
+			t.Fatalf("forwarded message %s %v", m.UUID, m.Metadata)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the deposit event never reached fanfare.accounts.v1")
+	}
+	sub.Close()
 	c.Close()
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

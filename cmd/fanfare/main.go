@@ -2,6 +2,7 @@
 //
 //	fanfare dev        everything in one process on embedded infrastructure
 //	fanfare eventstore the embedded KurrentDB-protocol event store on its own
+//	fanfare kafka      the embedded Kafka-protocol broker on its own
 //	fanfare bench      a named benchmark scenario
 //
 // Run `fanfare <command> -h` for a command's flags.
@@ -28,6 +29,7 @@ type command struct {
 var commands = []command{
 	{"dev", "run every part in one process on embedded infrastructure", runDev},
 	{"eventstore", "run the embedded event store (KurrentDB gRPC protocol)", runEventStore},
+	{"kafka", "run the embedded Kafka-protocol broker with Fanfare's topics", runKafka},
 	{"bench", "run a benchmark scenario and print its figures", runBench},
 }
 
@@ -87,3 +89,5 @@ func flags(name, synopsis string) *flag.FlagSet {
 	}
 	return fs
 }
+
+func errRequired(flag string) error { return fmt.Errorf("%s is required", flag) }

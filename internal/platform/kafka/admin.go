@@ -86,3 +86,19 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, topics []string, partit
 	}
 	return errors.Join(errs...)
 }
+
+// Ping checks that the cluster answers a metadata request.
+func Ping(ctx context.Context, brokers []string) error {
+	if len(brokers) == 0 {
+		return ErrNoBrokers
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("kafka: ping: %w", err)
+	}
+	defer cl.Close()
+	if err := cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: ping %v: %w", brokers, err)
+	}
+	return nil
+}
