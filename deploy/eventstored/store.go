@@ -109,8 +109,10 @@ func (r *reader) u64() uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-// decodeRecord copies what it keeps: Pebble's value buffers are only valid
-// until the iterator moves.
+// decodeRecord decodes without copying the payloads: Data and
+// CustomMetadata alias v, which Pebble only keeps valid until the iterator
+// moves, so a Record from a scan is only valid inside its callback (the read
+// path encodes it to a frame there and then).
 func decodeRecord(pos uint64, v []byte) (*Record, error) {
 	r := &reader{b: v}
 	if ver := r.take(1); ver == nil || ver[0] != 1 {
@@ -123,8 +125,8 @@ func decodeRecord(pos uint64, v []byte) (*Record, error) {
 	rec.Created = int64(r.u64())
 	rec.Type = string(r.take(r.u16()))
 	rec.ContentType = string(r.take(r.u16()))
-	rec.CustomMetadata = append([]byte(nil), r.take(r.u32())...)
-	rec.Data = append([]byte(nil), r.take(r.u32())...)
+	rec.CustomMetadata = r.take(r.u32())
+	rec.Data = r.take(r.u32())
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -328,7 +330,8 @@ func (s *Store) State(stream string) (streamState, error) {
 }
 
 // ReadAll calls fn for events in $all order from pos (inclusive) forwards, or
-// below pos backwards, until fn returns false.
+// below pos backwards, until fn returns false. The Record is only valid
+// during the call.
 func (s *Store) ReadAll(pos uint64, backwards bool, fn func(*Record) (bool, error)) error {
 	opts := &pebble.IterOptions{LowerBound: logKey(pos), UpperBound: []byte{prefixLog + 1}}
 	if backwards {
@@ -402,7 +405,14 @@ func (s *Store) record(pos uint64) (*Record, error) {
 		return nil, fmt.Errorf("eventstored: read position %d: %w", pos, err)
 	}
 	defer closer.Close()
-	return decodeRecord(pos, v)
+	rec, err := decodeRecord(pos, v)
+	if err != nil {
+		return nil, err
+	}
+	// The value buffer goes back to Pebble on return: keep copies.
+	rec.CustomMetadata = append([]byte(nil), rec.CustomMetadata...)
+	rec.Data = append([]byte(nil), rec.Data...)
+	return rec, nil
 }
 
 type quietLogger struct{}
