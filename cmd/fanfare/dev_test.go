@@ -205,7 +205,9 @@ func TestBenchPrintsJSONLastLine(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line is not JSON: %q (%v)", lines[len(lines)-1], err)
 	}
-	if res.Scenario != "eventstore" || res.Figures["append_batch_100"]["events_per_sec"].(float64) <= 0 || res.Figures["read_all"]["events"].(float64) <= 0 {
+	num := func(fig, key string) float64 { v, _ := res.Figures[fig][key].(float64); return v }
+	if res.Scenario != "eventstore" || num("append_batch_100", "events_per_sec") <= 0 || num("read_all_client_1_readers", "events") <= 0 ||
+		num("read_all_client_4_readers", "events") != num("read_all_client_1_readers", "events") || num("read_all_server_wire", "events_per_sec") <= 0 {
 		t.Fatalf("figures missing: %+v", res)
 	}
 }
