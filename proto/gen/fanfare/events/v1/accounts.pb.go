@@ -820,7 +820,13 @@ type LedgerTransactionRequested struct {
 	// Consumer or service that asks (for tracing and reports).
 	RequestedBy string `protobuf:"bytes,3,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	// Free text for statements.
-	Memo          string `protobuf:"bytes,4,opt,name=memo,proto3" json:"memo,omitempty"`
+	Memo string `protobuf:"bytes,4,opt,name=memo,proto3" json:"memo,omitempty"`
+	// Hold operations applied together with the postings.
+	Holds []*HoldOperation `protobuf:"bytes,5,rep,name=holds,proto3" json:"holds,omitempty"`
+	// Why the money moves; postings without their own kind carry it.
+	Kind PostingKind `protobuf:"varint,6,opt,name=kind,proto3,enum=fanfare.events.v1.PostingKind" json:"kind,omitempty"`
+	// The book (asset) the transaction belongs to.
+	Asset         string `protobuf:"bytes,7,opt,name=asset,proto3" json:"asset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -879,6 +885,27 @@ func (x *LedgerTransactionRequested) GetRequestedBy() string {
 func (x *LedgerTransactionRequested) GetMemo() string {
 	if x != nil {
 		return x.Memo
+	}
+	return ""
+}
+
+func (x *LedgerTransactionRequested) GetHolds() []*HoldOperation {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+func (x *LedgerTransactionRequested) GetKind() PostingKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PostingKind_POSTING_KIND_UNSPECIFIED
+}
+
+func (x *LedgerTransactionRequested) GetAsset() string {
+	if x != nil {
+		return x.Asset
 	}
 	return ""
 }
@@ -1608,6 +1635,107 @@ func (x *BookBatchAppended) GetEntries() []*BookBatchAppended_Entry {
 	return nil
 }
 
+// Decision is a ledger request with its outcome. Replaying the requests of
+// a book's batches in order rebuilds the book exactly.
+type BookBatchAppended_Decision struct {
+	state   protoimpl.MessageState      `protogen:"open.v1"`
+	Request *LedgerTransactionRequested `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*BookBatchAppended_Decision_Committed
+	//	*BookBatchAppended_Decision_Rejected
+	Outcome isBookBatchAppended_Decision_Outcome `protobuf_oneof:"outcome"`
+	// Policy version the decision was made under.
+	PolicyVersion uint64 `protobuf:"varint,4,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BookBatchAppended_Decision) Reset() {
+	*x = BookBatchAppended_Decision{}
+	mi := &file_fanfare_events_v1_accounts_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BookBatchAppended_Decision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BookBatchAppended_Decision) ProtoMessage() {}
+
+func (x *BookBatchAppended_Decision) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_accounts_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BookBatchAppended_Decision.ProtoReflect.Descriptor instead.
+func (*BookBatchAppended_Decision) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_accounts_proto_rawDescGZIP(), []int{18, 0}
+}
+
+func (x *BookBatchAppended_Decision) GetRequest() *LedgerTransactionRequested {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *BookBatchAppended_Decision) GetOutcome() isBookBatchAppended_Decision_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *BookBatchAppended_Decision) GetCommitted() *LedgerTransactionCommitted {
+	if x != nil {
+		if x, ok := x.Outcome.(*BookBatchAppended_Decision_Committed); ok {
+			return x.Committed
+		}
+	}
+	return nil
+}
+
+func (x *BookBatchAppended_Decision) GetRejected() *LedgerTransactionRejected {
+	if x != nil {
+		if x, ok := x.Outcome.(*BookBatchAppended_Decision_Rejected); ok {
+			return x.Rejected
+		}
+	}
+	return nil
+}
+
+func (x *BookBatchAppended_Decision) GetPolicyVersion() uint64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+type isBookBatchAppended_Decision_Outcome interface {
+	isBookBatchAppended_Decision_Outcome()
+}
+
+type BookBatchAppended_Decision_Committed struct {
+	Committed *LedgerTransactionCommitted `protobuf:"bytes,2,opt,name=committed,proto3,oneof"`
+}
+
+type BookBatchAppended_Decision_Rejected struct {
+	Rejected *LedgerTransactionRejected `protobuf:"bytes,3,opt,name=rejected,proto3,oneof"`
+}
+
+func (*BookBatchAppended_Decision_Committed) isBookBatchAppended_Decision_Outcome() {}
+
+func (*BookBatchAppended_Decision_Rejected) isBookBatchAppended_Decision_Outcome() {}
+
 // Entry is one decision of the book writer.
 type BookBatchAppended_Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1619,6 +1747,9 @@ type BookBatchAppended_Entry struct {
 	//	*BookBatchAppended_Entry_HoldRejected
 	//	*BookBatchAppended_Entry_HoldCaptured
 	//	*BookBatchAppended_Entry_HoldVoided
+	//	*BookBatchAppended_Entry_Decision
+	//	*BookBatchAppended_Entry_Opened
+	//	*BookBatchAppended_Entry_HoldsExpiredAt
 	Entry         isBookBatchAppended_Entry_Entry `protobuf_oneof:"entry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1626,7 +1757,7 @@ type BookBatchAppended_Entry struct {
 
 func (x *BookBatchAppended_Entry) Reset() {
 	*x = BookBatchAppended_Entry{}
-	mi := &file_fanfare_events_v1_accounts_proto_msgTypes[19]
+	mi := &file_fanfare_events_v1_accounts_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1769,7 @@ func (x *BookBatchAppended_Entry) String() string {
 func (*BookBatchAppended_Entry) ProtoMessage() {}
 
 func (x *BookBatchAppended_Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_accounts_proto_msgTypes[19]
+	mi := &file_fanfare_events_v1_accounts_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1782,7 @@ func (x *BookBatchAppended_Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookBatchAppended_Entry.ProtoReflect.Descriptor instead.
 func (*BookBatchAppended_Entry) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_accounts_proto_rawDescGZIP(), []int{18, 0}
+	return file_fanfare_events_v1_accounts_proto_rawDescGZIP(), []int{18, 1}
 }
 
 func (x *BookBatchAppended_Entry) GetEntry() isBookBatchAppended_Entry_Entry {
@@ -1715,6 +1846,33 @@ func (x *BookBatchAppended_Entry) GetHoldVoided() *HoldVoided {
 	return nil
 }
 
+func (x *BookBatchAppended_Entry) GetDecision() *BookBatchAppended_Decision {
+	if x != nil {
+		if x, ok := x.Entry.(*BookBatchAppended_Entry_Decision); ok {
+			return x.Decision
+		}
+	}
+	return nil
+}
+
+func (x *BookBatchAppended_Entry) GetOpened() *AccountOpened {
+	if x != nil {
+		if x, ok := x.Entry.(*BookBatchAppended_Entry_Opened); ok {
+			return x.Opened
+		}
+	}
+	return nil
+}
+
+func (x *BookBatchAppended_Entry) GetHoldsExpiredAt() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Entry.(*BookBatchAppended_Entry_HoldsExpiredAt); ok {
+			return x.HoldsExpiredAt
+		}
+	}
+	return nil
+}
+
 type isBookBatchAppended_Entry_Entry interface {
 	isBookBatchAppended_Entry_Entry()
 }
@@ -1743,6 +1901,21 @@ type BookBatchAppended_Entry_HoldVoided struct {
 	HoldVoided *HoldVoided `protobuf:"bytes,6,opt,name=hold_voided,json=holdVoided,proto3,oneof"`
 }
 
+type BookBatchAppended_Entry_Decision struct {
+	// A request and what the book decided.
+	Decision *BookBatchAppended_Decision `protobuf:"bytes,7,opt,name=decision,proto3,oneof"`
+}
+
+type BookBatchAppended_Entry_Opened struct {
+	// An account opened in the book.
+	Opened *AccountOpened `protobuf:"bytes,8,opt,name=opened,proto3,oneof"`
+}
+
+type BookBatchAppended_Entry_HoldsExpiredAt struct {
+	// The book's clock moved to this time and expired holds were voided.
+	HoldsExpiredAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=holds_expired_at,json=holdsExpiredAt,proto3,oneof"`
+}
+
 func (*BookBatchAppended_Entry_Committed) isBookBatchAppended_Entry_Entry() {}
 
 func (*BookBatchAppended_Entry_Rejected) isBookBatchAppended_Entry_Entry() {}
@@ -1754,6 +1927,12 @@ func (*BookBatchAppended_Entry_HoldRejected) isBookBatchAppended_Entry_Entry() {
 func (*BookBatchAppended_Entry_HoldCaptured) isBookBatchAppended_Entry_Entry() {}
 
 func (*BookBatchAppended_Entry_HoldVoided) isBookBatchAppended_Entry_Entry() {}
+
+func (*BookBatchAppended_Entry_Decision) isBookBatchAppended_Entry_Entry() {}
+
+func (*BookBatchAppended_Entry_Opened) isBookBatchAppended_Entry_Entry() {}
+
+func (*BookBatchAppended_Entry_HoldsExpiredAt) isBookBatchAppended_Entry_Entry() {}
 
 var File_fanfare_events_v1_accounts_proto protoreflect.FileDescriptor
 
@@ -1821,12 +2000,15 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vrejected_by\x18\x04 \x01(\tR\n" +
-	"rejectedBy\"\xb2\x01\n" +
+	"rejectedBy\"\xb4\x02\n" +
 	"\x1aLedgerTransactionRequested\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x126\n" +
 	"\bpostings\x18\x02 \x03(\v2\x1a.fanfare.events.v1.PostingR\bpostings\x12!\n" +
 	"\frequested_by\x18\x03 \x01(\tR\vrequestedBy\x12\x12\n" +
-	"\x04memo\x18\x04 \x01(\tR\x04memo\"\xce\x01\n" +
+	"\x04memo\x18\x04 \x01(\tR\x04memo\x126\n" +
+	"\x05holds\x18\x05 \x03(\v2 .fanfare.events.v1.HoldOperationR\x05holds\x122\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x1e.fanfare.events.v1.PostingKindR\x04kind\x12\x14\n" +
+	"\x05asset\x18\a \x01(\tR\x05asset\"\xce\x01\n" +
 	"\x1aLedgerTransactionCommitted\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x126\n" +
 	"\bpostings\x18\x02 \x03(\v2\x1a.fanfare.events.v1.PostingR\bpostings\x12!\n" +
@@ -1892,10 +2074,16 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x120\n" +
 	"\x06amount\x18\x03 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12\x18\n" +
 	"\aexpired\x18\x04 \x01(\bR\aexpired\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xb1\x04\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xa5\b\n" +
 	"\x11BookBatchAppended\x12\x14\n" +
 	"\x05asset\x18\x01 \x01(\tR\x05asset\x12D\n" +
-	"\aentries\x18\x02 \x03(\v2*.fanfare.events.v1.BookBatchAppended.EntryR\aentries\x1a\xbf\x03\n" +
+	"\aentries\x18\x02 \x03(\v2*.fanfare.events.v1.BookBatchAppended.EntryR\aentries\x1a\xa0\x02\n" +
+	"\bDecision\x12G\n" +
+	"\arequest\x18\x01 \x01(\v2-.fanfare.events.v1.LedgerTransactionRequestedR\arequest\x12M\n" +
+	"\tcommitted\x18\x02 \x01(\v2-.fanfare.events.v1.LedgerTransactionCommittedH\x00R\tcommitted\x12J\n" +
+	"\brejected\x18\x03 \x01(\v2,.fanfare.events.v1.LedgerTransactionRejectedH\x00R\brejected\x12%\n" +
+	"\x0epolicy_version\x18\x04 \x01(\x04R\rpolicyVersionB\t\n" +
+	"\aoutcome\x1a\x90\x05\n" +
 	"\x05Entry\x12M\n" +
 	"\tcommitted\x18\x01 \x01(\v2-.fanfare.events.v1.LedgerTransactionCommittedH\x00R\tcommitted\x12J\n" +
 	"\brejected\x18\x02 \x01(\v2,.fanfare.events.v1.LedgerTransactionRejectedH\x00R\brejected\x12@\n" +
@@ -1904,7 +2092,10 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"\rhold_rejected\x18\x04 \x01(\v2\x1f.fanfare.events.v1.HoldRejectedH\x00R\fholdRejected\x12F\n" +
 	"\rhold_captured\x18\x05 \x01(\v2\x1f.fanfare.events.v1.HoldCapturedH\x00R\fholdCaptured\x12@\n" +
 	"\vhold_voided\x18\x06 \x01(\v2\x1d.fanfare.events.v1.HoldVoidedH\x00R\n" +
-	"holdVoidedB\a\n" +
+	"holdVoided\x12K\n" +
+	"\bdecision\x18\a \x01(\v2-.fanfare.events.v1.BookBatchAppended.DecisionH\x00R\bdecision\x12:\n" +
+	"\x06opened\x18\b \x01(\v2 .fanfare.events.v1.AccountOpenedH\x00R\x06opened\x12F\n" +
+	"\x10holds_expired_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x0eholdsExpiredAtB\a\n" +
 	"\x05entry*\xc3\x01\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1928,7 +2119,7 @@ func file_fanfare_events_v1_accounts_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_accounts_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fanfare_events_v1_accounts_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_fanfare_events_v1_accounts_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_fanfare_events_v1_accounts_proto_goTypes = []any{
 	(AccountKind)(0),                      // 0: fanfare.events.v1.AccountKind
 	(LedgerTransactionRejected_Reason)(0), // 1: fanfare.events.v1.LedgerTransactionRejected.Reason
@@ -1951,42 +2142,53 @@ var file_fanfare_events_v1_accounts_proto_goTypes = []any{
 	(*HoldVoidRequested)(nil),             // 18: fanfare.events.v1.HoldVoidRequested
 	(*HoldVoided)(nil),                    // 19: fanfare.events.v1.HoldVoided
 	(*BookBatchAppended)(nil),             // 20: fanfare.events.v1.BookBatchAppended
-	(*BookBatchAppended_Entry)(nil),       // 21: fanfare.events.v1.BookBatchAppended.Entry
-	(*Policy)(nil),                        // 22: fanfare.events.v1.Policy
-	(*Money)(nil),                         // 23: fanfare.events.v1.Money
-	(*Posting)(nil),                       // 24: fanfare.events.v1.Posting
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
+	(*BookBatchAppended_Decision)(nil),    // 21: fanfare.events.v1.BookBatchAppended.Decision
+	(*BookBatchAppended_Entry)(nil),       // 22: fanfare.events.v1.BookBatchAppended.Entry
+	(*Policy)(nil),                        // 23: fanfare.events.v1.Policy
+	(*Money)(nil),                         // 24: fanfare.events.v1.Money
+	(*Posting)(nil),                       // 25: fanfare.events.v1.Posting
+	(*HoldOperation)(nil),                 // 26: fanfare.events.v1.HoldOperation
+	(PostingKind)(0),                      // 27: fanfare.events.v1.PostingKind
+	(*timestamppb.Timestamp)(nil),         // 28: google.protobuf.Timestamp
 }
 var file_fanfare_events_v1_accounts_proto_depIdxs = []int32{
 	0,  // 0: fanfare.events.v1.AccountOpened.kind:type_name -> fanfare.events.v1.AccountKind
-	22, // 1: fanfare.events.v1.PolicyVersioned.policy:type_name -> fanfare.events.v1.Policy
-	23, // 2: fanfare.events.v1.DepositRequested.amount:type_name -> fanfare.events.v1.Money
-	23, // 3: fanfare.events.v1.DepositConfirmed.amount:type_name -> fanfare.events.v1.Money
-	23, // 4: fanfare.events.v1.WithdrawalRequested.amount:type_name -> fanfare.events.v1.Money
-	23, // 5: fanfare.events.v1.WithdrawalSettled.amount:type_name -> fanfare.events.v1.Money
-	24, // 6: fanfare.events.v1.LedgerTransactionRequested.postings:type_name -> fanfare.events.v1.Posting
-	24, // 7: fanfare.events.v1.LedgerTransactionCommitted.postings:type_name -> fanfare.events.v1.Posting
-	1,  // 8: fanfare.events.v1.LedgerTransactionRejected.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
-	23, // 9: fanfare.events.v1.HoldRequested.amount:type_name -> fanfare.events.v1.Money
-	25, // 10: fanfare.events.v1.HoldRequested.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 11: fanfare.events.v1.HoldPlaced.amount:type_name -> fanfare.events.v1.Money
-	25, // 12: fanfare.events.v1.HoldPlaced.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 13: fanfare.events.v1.HoldRejected.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
-	24, // 14: fanfare.events.v1.HoldCaptureRequested.postings:type_name -> fanfare.events.v1.Posting
-	11, // 15: fanfare.events.v1.HoldCaptured.transaction:type_name -> fanfare.events.v1.LedgerTransactionCommitted
-	23, // 16: fanfare.events.v1.HoldVoided.amount:type_name -> fanfare.events.v1.Money
-	21, // 17: fanfare.events.v1.BookBatchAppended.entries:type_name -> fanfare.events.v1.BookBatchAppended.Entry
-	11, // 18: fanfare.events.v1.BookBatchAppended.Entry.committed:type_name -> fanfare.events.v1.LedgerTransactionCommitted
-	12, // 19: fanfare.events.v1.BookBatchAppended.Entry.rejected:type_name -> fanfare.events.v1.LedgerTransactionRejected
-	14, // 20: fanfare.events.v1.BookBatchAppended.Entry.hold_placed:type_name -> fanfare.events.v1.HoldPlaced
-	15, // 21: fanfare.events.v1.BookBatchAppended.Entry.hold_rejected:type_name -> fanfare.events.v1.HoldRejected
-	17, // 22: fanfare.events.v1.BookBatchAppended.Entry.hold_captured:type_name -> fanfare.events.v1.HoldCaptured
-	19, // 23: fanfare.events.v1.BookBatchAppended.Entry.hold_voided:type_name -> fanfare.events.v1.HoldVoided
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	23, // 1: fanfare.events.v1.PolicyVersioned.policy:type_name -> fanfare.events.v1.Policy
+	24, // 2: fanfare.events.v1.DepositRequested.amount:type_name -> fanfare.events.v1.Money
+	24, // 3: fanfare.events.v1.DepositConfirmed.amount:type_name -> fanfare.events.v1.Money
+	24, // 4: fanfare.events.v1.WithdrawalRequested.amount:type_name -> fanfare.events.v1.Money
+	24, // 5: fanfare.events.v1.WithdrawalSettled.amount:type_name -> fanfare.events.v1.Money
+	25, // 6: fanfare.events.v1.LedgerTransactionRequested.postings:type_name -> fanfare.events.v1.Posting
+	26, // 7: fanfare.events.v1.LedgerTransactionRequested.holds:type_name -> fanfare.events.v1.HoldOperation
+	27, // 8: fanfare.events.v1.LedgerTransactionRequested.kind:type_name -> fanfare.events.v1.PostingKind
+	25, // 9: fanfare.events.v1.LedgerTransactionCommitted.postings:type_name -> fanfare.events.v1.Posting
+	1,  // 10: fanfare.events.v1.LedgerTransactionRejected.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	24, // 11: fanfare.events.v1.HoldRequested.amount:type_name -> fanfare.events.v1.Money
+	28, // 12: fanfare.events.v1.HoldRequested.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 13: fanfare.events.v1.HoldPlaced.amount:type_name -> fanfare.events.v1.Money
+	28, // 14: fanfare.events.v1.HoldPlaced.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 15: fanfare.events.v1.HoldRejected.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	25, // 16: fanfare.events.v1.HoldCaptureRequested.postings:type_name -> fanfare.events.v1.Posting
+	11, // 17: fanfare.events.v1.HoldCaptured.transaction:type_name -> fanfare.events.v1.LedgerTransactionCommitted
+	24, // 18: fanfare.events.v1.HoldVoided.amount:type_name -> fanfare.events.v1.Money
+	22, // 19: fanfare.events.v1.BookBatchAppended.entries:type_name -> fanfare.events.v1.BookBatchAppended.Entry
+	10, // 20: fanfare.events.v1.BookBatchAppended.Decision.request:type_name -> fanfare.events.v1.LedgerTransactionRequested
+	11, // 21: fanfare.events.v1.BookBatchAppended.Decision.committed:type_name -> fanfare.events.v1.LedgerTransactionCommitted
+	12, // 22: fanfare.events.v1.BookBatchAppended.Decision.rejected:type_name -> fanfare.events.v1.LedgerTransactionRejected
+	11, // 23: fanfare.events.v1.BookBatchAppended.Entry.committed:type_name -> fanfare.events.v1.LedgerTransactionCommitted
+	12, // 24: fanfare.events.v1.BookBatchAppended.Entry.rejected:type_name -> fanfare.events.v1.LedgerTransactionRejected
+	14, // 25: fanfare.events.v1.BookBatchAppended.Entry.hold_placed:type_name -> fanfare.events.v1.HoldPlaced
+	15, // 26: fanfare.events.v1.BookBatchAppended.Entry.hold_rejected:type_name -> fanfare.events.v1.HoldRejected
+	17, // 27: fanfare.events.v1.BookBatchAppended.Entry.hold_captured:type_name -> fanfare.events.v1.HoldCaptured
+	19, // 28: fanfare.events.v1.BookBatchAppended.Entry.hold_voided:type_name -> fanfare.events.v1.HoldVoided
+	21, // 29: fanfare.events.v1.BookBatchAppended.Entry.decision:type_name -> fanfare.events.v1.BookBatchAppended.Decision
+	2,  // 30: fanfare.events.v1.BookBatchAppended.Entry.opened:type_name -> fanfare.events.v1.AccountOpened
+	28, // 31: fanfare.events.v1.BookBatchAppended.Entry.holds_expired_at:type_name -> google.protobuf.Timestamp
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_accounts_proto_init() }
@@ -1996,12 +2198,19 @@ func file_fanfare_events_v1_accounts_proto_init() {
 	}
 	file_fanfare_events_v1_common_proto_init()
 	file_fanfare_events_v1_accounts_proto_msgTypes[19].OneofWrappers = []any{
+		(*BookBatchAppended_Decision_Committed)(nil),
+		(*BookBatchAppended_Decision_Rejected)(nil),
+	}
+	file_fanfare_events_v1_accounts_proto_msgTypes[20].OneofWrappers = []any{
 		(*BookBatchAppended_Entry_Committed)(nil),
 		(*BookBatchAppended_Entry_Rejected)(nil),
 		(*BookBatchAppended_Entry_HoldPlaced)(nil),
 		(*BookBatchAppended_Entry_HoldRejected)(nil),
 		(*BookBatchAppended_Entry_HoldCaptured)(nil),
 		(*BookBatchAppended_Entry_HoldVoided)(nil),
+		(*BookBatchAppended_Entry_Decision)(nil),
+		(*BookBatchAppended_Entry_Opened)(nil),
+		(*BookBatchAppended_Entry_HoldsExpiredAt)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2009,7 +2218,7 @@ func file_fanfare_events_v1_accounts_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_accounts_proto_rawDesc), len(file_fanfare_events_v1_accounts_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,6 +16,7 @@ package eventsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -227,6 +228,62 @@ func (x DistributorPolicy_Payer) Number() protoreflect.EnumNumber {
 // Deprecated: Use DistributorPolicy_Payer.Descriptor instead.
 func (DistributorPolicy_Payer) EnumDescriptor() ([]byte, []int) {
 	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{3, 1}
+}
+
+type HoldOperation_Op int32
+
+const (
+	HoldOperation_OP_UNSPECIFIED HoldOperation_Op = 0
+	// Reserve amount on account (a user account).
+	HoldOperation_OP_PLACE HoldOperation_Op = 1
+	// Post amount of the hold (0: all of it) from the hold's account to
+	// credit, releasing the rest.
+	HoldOperation_OP_CAPTURE HoldOperation_Op = 2
+	// Release the hold; nothing moves.
+	HoldOperation_OP_VOID HoldOperation_Op = 3
+)
+
+// Enum value maps for HoldOperation_Op.
+var (
+	HoldOperation_Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_PLACE",
+		2: "OP_CAPTURE",
+		3: "OP_VOID",
+	}
+	HoldOperation_Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_PLACE":       1,
+		"OP_CAPTURE":     2,
+		"OP_VOID":        3,
+	}
+)
+
+func (x HoldOperation_Op) Enum() *HoldOperation_Op {
+	p := new(HoldOperation_Op)
+	*p = x
+	return p
+}
+
+func (x HoldOperation_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HoldOperation_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_fanfare_events_v1_common_proto_enumTypes[3].Descriptor()
+}
+
+func (HoldOperation_Op) Type() protoreflect.EnumType {
+	return &file_fanfare_events_v1_common_proto_enumTypes[3]
+}
+
+func (x HoldOperation_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HoldOperation_Op.Descriptor instead.
+func (HoldOperation_Op) EnumDescriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{13, 0}
 }
 
 // Money is an exact amount of one asset, in the asset's minor units (USD:
@@ -1342,11 +1399,101 @@ func (x *EscrowRules) GetCouncilQuorum() uint32 {
 	return 0
 }
 
+// HoldOperation places, captures or voids a hold as part of a ledger
+// transaction.
+type HoldOperation struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Op     HoldOperation_Op       `protobuf:"varint,1,opt,name=op,proto3,enum=fanfare.events.v1.HoldOperation_Op" json:"op,omitempty"`
+	HoldId string                 `protobuf:"bytes,2,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	// The account the funds are held on (place only).
+	Account string `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	// Minor units (place: > 0; capture: 0 = whole hold; void: 0).
+	Amount int64 `protobuf:"varint,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	// When the hold voids itself (place only; unset: never).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The account a capture pays (capture only).
+	Credit        string `protobuf:"bytes,6,opt,name=credit,proto3" json:"credit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldOperation) Reset() {
+	*x = HoldOperation{}
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldOperation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldOperation) ProtoMessage() {}
+
+func (x *HoldOperation) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldOperation.ProtoReflect.Descriptor instead.
+func (*HoldOperation) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HoldOperation) GetOp() HoldOperation_Op {
+	if x != nil {
+		return x.Op
+	}
+	return HoldOperation_OP_UNSPECIFIED
+}
+
+func (x *HoldOperation) GetHoldId() string {
+	if x != nil {
+		return x.HoldId
+	}
+	return ""
+}
+
+func (x *HoldOperation) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *HoldOperation) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *HoldOperation) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *HoldOperation) GetCredit() string {
+	if x != nil {
+		return x.Credit
+	}
+	return ""
+}
+
 var File_fanfare_events_v1_common_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x1efanfare/events/v1/common.proto\x12\x11fanfare.events.v1\"3\n" +
+	"\x1efanfare/events/v1/common.proto\x12\x11fanfare.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n" +
 	"\x05Money\x12\x14\n" +
 	"\x05asset\x18\x01 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05units\x18\x02 \x01(\x03R\x05units\"\x99\x01\n" +
@@ -1449,7 +1596,21 @@ const file_fanfare_events_v1_common_proto_rawDesc = "" +
 	"\bmax_hops\x18\x01 \x01(\rR\amaxHops\"W\n" +
 	"\vEscrowRules\x12!\n" +
 	"\fcouncil_size\x18\x01 \x01(\rR\vcouncilSize\x12%\n" +
-	"\x0ecouncil_quorum\x18\x02 \x01(\rR\rcouncilQuorum*\x81\x03\n" +
+	"\x0ecouncil_quorum\x18\x02 \x01(\rR\rcouncilQuorum\"\xa7\x02\n" +
+	"\rHoldOperation\x123\n" +
+	"\x02op\x18\x01 \x01(\x0e2#.fanfare.events.v1.HoldOperation.OpR\x02op\x12\x17\n" +
+	"\ahold_id\x18\x02 \x01(\tR\x06holdId\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06amount\x18\x04 \x01(\x03R\x06amount\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06credit\x18\x06 \x01(\tR\x06credit\"C\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bOP_PLACE\x10\x01\x12\x0e\n" +
+	"\n" +
+	"OP_CAPTURE\x10\x02\x12\v\n" +
+	"\aOP_VOID\x10\x03*\x81\x03\n" +
 	"\vPostingKind\x12\x1c\n" +
 	"\x18POSTING_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14POSTING_KIND_DEPOSIT\x10\x01\x12\x1b\n" +
@@ -1478,60 +1639,65 @@ func file_fanfare_events_v1_common_proto_rawDescGZIP() []byte {
 	return file_fanfare_events_v1_common_proto_rawDescData
 }
 
-var file_fanfare_events_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fanfare_events_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_fanfare_events_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_fanfare_events_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_fanfare_events_v1_common_proto_goTypes = []any{
-	(PostingKind)(0),             // 0: fanfare.events.v1.PostingKind
-	(DistributorPolicy_Mode)(0),  // 1: fanfare.events.v1.DistributorPolicy.Mode
-	(DistributorPolicy_Payer)(0), // 2: fanfare.events.v1.DistributorPolicy.Payer
-	(*Money)(nil),                // 3: fanfare.events.v1.Money
-	(*Posting)(nil),              // 4: fanfare.events.v1.Posting
-	(*Split)(nil),                // 5: fanfare.events.v1.Split
-	(*DistributorPolicy)(nil),    // 6: fanfare.events.v1.DistributorPolicy
-	(*SongDescription)(nil),      // 7: fanfare.events.v1.SongDescription
-	(*AssetSpec)(nil),            // 8: fanfare.events.v1.AssetSpec
-	(*Policy)(nil),               // 9: fanfare.events.v1.Policy
-	(*RewardRules)(nil),          // 10: fanfare.events.v1.RewardRules
-	(*PlayRules)(nil),            // 11: fanfare.events.v1.PlayRules
-	(*TipRules)(nil),             // 12: fanfare.events.v1.TipRules
-	(*SubscriptionRules)(nil),    // 13: fanfare.events.v1.SubscriptionRules
-	(*ChainRules)(nil),           // 14: fanfare.events.v1.ChainRules
-	(*EscrowRules)(nil),          // 15: fanfare.events.v1.EscrowRules
+	(PostingKind)(0),              // 0: fanfare.events.v1.PostingKind
+	(DistributorPolicy_Mode)(0),   // 1: fanfare.events.v1.DistributorPolicy.Mode
+	(DistributorPolicy_Payer)(0),  // 2: fanfare.events.v1.DistributorPolicy.Payer
+	(HoldOperation_Op)(0),         // 3: fanfare.events.v1.HoldOperation.Op
+	(*Money)(nil),                 // 4: fanfare.events.v1.Money
+	(*Posting)(nil),               // 5: fanfare.events.v1.Posting
+	(*Split)(nil),                 // 6: fanfare.events.v1.Split
+	(*DistributorPolicy)(nil),     // 7: fanfare.events.v1.DistributorPolicy
+	(*SongDescription)(nil),       // 8: fanfare.events.v1.SongDescription
+	(*AssetSpec)(nil),             // 9: fanfare.events.v1.AssetSpec
+	(*Policy)(nil),                // 10: fanfare.events.v1.Policy
+	(*RewardRules)(nil),           // 11: fanfare.events.v1.RewardRules
+	(*PlayRules)(nil),             // 12: fanfare.events.v1.PlayRules
+	(*TipRules)(nil),              // 13: fanfare.events.v1.TipRules
+	(*SubscriptionRules)(nil),     // 14: fanfare.events.v1.SubscriptionRules
+	(*ChainRules)(nil),            // 15: fanfare.events.v1.ChainRules
+	(*EscrowRules)(nil),           // 16: fanfare.events.v1.EscrowRules
+	(*HoldOperation)(nil),         // 17: fanfare.events.v1.HoldOperation
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_fanfare_events_v1_common_proto_depIdxs = []int32{
 	0,  // 0: fanfare.events.v1.Posting.kind:type_name -> fanfare.events.v1.PostingKind
 	1,  // 1: fanfare.events.v1.DistributorPolicy.mode:type_name -> fanfare.events.v1.DistributorPolicy.Mode
 	2,  // 2: fanfare.events.v1.DistributorPolicy.payer:type_name -> fanfare.events.v1.DistributorPolicy.Payer
-	5,  // 3: fanfare.events.v1.SongDescription.splits:type_name -> fanfare.events.v1.Split
-	3,  // 4: fanfare.events.v1.SongDescription.price:type_name -> fanfare.events.v1.Money
-	6,  // 5: fanfare.events.v1.SongDescription.distributor_policy:type_name -> fanfare.events.v1.DistributorPolicy
-	8,  // 6: fanfare.events.v1.Policy.assets:type_name -> fanfare.events.v1.AssetSpec
-	3,  // 7: fanfare.events.v1.Policy.fan_supply_cap:type_name -> fanfare.events.v1.Money
-	3,  // 8: fanfare.events.v1.Policy.promotional_credit:type_name -> fanfare.events.v1.Money
-	10, // 9: fanfare.events.v1.Policy.rewards:type_name -> fanfare.events.v1.RewardRules
-	11, // 10: fanfare.events.v1.Policy.plays:type_name -> fanfare.events.v1.PlayRules
-	12, // 11: fanfare.events.v1.Policy.tips:type_name -> fanfare.events.v1.TipRules
-	13, // 12: fanfare.events.v1.Policy.subscriptions:type_name -> fanfare.events.v1.SubscriptionRules
-	14, // 13: fanfare.events.v1.Policy.chains:type_name -> fanfare.events.v1.ChainRules
-	15, // 14: fanfare.events.v1.Policy.escrow:type_name -> fanfare.events.v1.EscrowRules
-	3,  // 15: fanfare.events.v1.RewardRules.discovery_listener_reward:type_name -> fanfare.events.v1.Money
-	3,  // 16: fanfare.events.v1.RewardRules.discovery_node_reward:type_name -> fanfare.events.v1.Money
-	3,  // 17: fanfare.events.v1.RewardRules.discovery_escrow_reward:type_name -> fanfare.events.v1.Money
-	3,  // 18: fanfare.events.v1.RewardRules.standard_artist_reward:type_name -> fanfare.events.v1.Money
-	3,  // 19: fanfare.events.v1.RewardRules.standard_node_reward:type_name -> fanfare.events.v1.Money
-	3,  // 20: fanfare.events.v1.RewardRules.burn_floor:type_name -> fanfare.events.v1.Money
-	3,  // 21: fanfare.events.v1.RewardRules.burn_ceiling:type_name -> fanfare.events.v1.Money
-	3,  // 22: fanfare.events.v1.RewardRules.burn_max:type_name -> fanfare.events.v1.Money
-	3,  // 23: fanfare.events.v1.TipRules.minimum_tip:type_name -> fanfare.events.v1.Money
-	3,  // 24: fanfare.events.v1.TipRules.thumbs_up_default:type_name -> fanfare.events.v1.Money
-	3,  // 25: fanfare.events.v1.TipRules.auto_tip_amount:type_name -> fanfare.events.v1.Money
-	3,  // 26: fanfare.events.v1.TipRules.auto_tip_monthly_budget:type_name -> fanfare.events.v1.Money
-	3,  // 27: fanfare.events.v1.SubscriptionRules.default_monthly:type_name -> fanfare.events.v1.Money
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	6,  // 3: fanfare.events.v1.SongDescription.splits:type_name -> fanfare.events.v1.Split
+	4,  // 4: fanfare.events.v1.SongDescription.price:type_name -> fanfare.events.v1.Money
+	7,  // 5: fanfare.events.v1.SongDescription.distributor_policy:type_name -> fanfare.events.v1.DistributorPolicy
+	9,  // 6: fanfare.events.v1.Policy.assets:type_name -> fanfare.events.v1.AssetSpec
+	4,  // 7: fanfare.events.v1.Policy.fan_supply_cap:type_name -> fanfare.events.v1.Money
+	4,  // 8: fanfare.events.v1.Policy.promotional_credit:type_name -> fanfare.events.v1.Money
+	11, // 9: fanfare.events.v1.Policy.rewards:type_name -> fanfare.events.v1.RewardRules
+	12, // 10: fanfare.events.v1.Policy.plays:type_name -> fanfare.events.v1.PlayRules
+	13, // 11: fanfare.events.v1.Policy.tips:type_name -> fanfare.events.v1.TipRules
+	14, // 12: fanfare.events.v1.Policy.subscriptions:type_name -> fanfare.events.v1.SubscriptionRules
+	15, // 13: fanfare.events.v1.Policy.chains:type_name -> fanfare.events.v1.ChainRules
+	16, // 14: fanfare.events.v1.Policy.escrow:type_name -> fanfare.events.v1.EscrowRules
+	4,  // 15: fanfare.events.v1.RewardRules.discovery_listener_reward:type_name -> fanfare.events.v1.Money
+	4,  // 16: fanfare.events.v1.RewardRules.discovery_node_reward:type_name -> fanfare.events.v1.Money
+	4,  // 17: fanfare.events.v1.RewardRules.discovery_escrow_reward:type_name -> fanfare.events.v1.Money
+	4,  // 18: fanfare.events.v1.RewardRules.standard_artist_reward:type_name -> fanfare.events.v1.Money
+	4,  // 19: fanfare.events.v1.RewardRules.standard_node_reward:type_name -> fanfare.events.v1.Money
+	4,  // 20: fanfare.events.v1.RewardRules.burn_floor:type_name -> fanfare.events.v1.Money
+	4,  // 21: fanfare.events.v1.RewardRules.burn_ceiling:type_name -> fanfare.events.v1.Money
+	4,  // 22: fanfare.events.v1.RewardRules.burn_max:type_name -> fanfare.events.v1.Money
+	4,  // 23: fanfare.events.v1.TipRules.minimum_tip:type_name -> fanfare.events.v1.Money
+	4,  // 24: fanfare.events.v1.TipRules.thumbs_up_default:type_name -> fanfare.events.v1.Money
+	4,  // 25: fanfare.events.v1.TipRules.auto_tip_amount:type_name -> fanfare.events.v1.Money
+	4,  // 26: fanfare.events.v1.TipRules.auto_tip_monthly_budget:type_name -> fanfare.events.v1.Money
+	4,  // 27: fanfare.events.v1.SubscriptionRules.default_monthly:type_name -> fanfare.events.v1.Money
+	3,  // 28: fanfare.events.v1.HoldOperation.op:type_name -> fanfare.events.v1.HoldOperation.Op
+	18, // 29: fanfare.events.v1.HoldOperation.expires_at:type_name -> google.protobuf.Timestamp
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_common_proto_init() }
@@ -1544,8 +1710,8 @@ func file_fanfare_events_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_common_proto_rawDesc), len(file_fanfare_events_v1_common_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   13,
+			NumEnums:      4,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,383 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/google/uuid"
+)
+
+// ErrFenced means another writer appended to this book: this one must stop,
+// because its in-memory book no longer matches the stream.
+var ErrFenced = errors.New("accounts: book writer fenced by another writer")
+
+// ErrWriterStopped is returned to requests sent after the writer stopped.
+var ErrWriterStopped = errors.New("accounts: book writer stopped")
+
+// BookStream is the stream of an asset's book.
+func BookStream(asset string) string { return "book-" + asset }
+
+func snapshotStream(asset string) string { return "snapshot-book-" + asset }
+
+// WriterConfig tunes a BookWriter.
+type WriterConfig struct {
+	// MaxBatch bounds the commands folded into one appended event (default 4096).
+	MaxBatch int
+	// Linger is how long the writer waits for more commands after the first
+	// of a batch (default 0: it takes whatever is already queued, so a busy
+	// writer batches by itself and an idle one adds no latency).
+	Linger time.Duration
+	// SnapshotEvery writes a snapshot after this many batches (default 1000).
+	SnapshotEvery int
+	// OnBatch, when set, sees every appended batch (projections), in order,
+	// on the writer goroutine.
+	OnBatch func(*eventsv1.BookBatchAppended, []Applied)
+}
+
+// Applied is one command of a batch as the writer decided it.
+type Applied struct {
+	Request *domain.Request // nil for opens and expiries
+	Outcome domain.Outcome
+}
+
+// BookWriter is the single writer of one asset's book. It keeps the book in
+// memory, folds the commands that arrive together into one BookBatchAppended
+// event, and appends it expecting the stream's revision: a second writer
+// fails instead of forking the book.
+type BookWriter struct {
+	store *eventstore.Store
+	asset string
+	cfg   WriterConfig
+
+	mu      sync.RWMutex // guards book for queries from other goroutines
+	book    *domain.Book
+	rev     int64
+	batches int
+
+	cmds chan *command
+	done chan struct{}
+	err  error
+}
+
+type cmdKind uint8
+
+const (
+	cmdRequest cmdKind = iota
+	cmdOpen
+	cmdExpire
+)
+
+type command struct {
+	kind    cmdKind
+	req     domain.Request
+	account string
+	now     time.Time
+	reply   chan reply
+}
+
+type reply struct {
+	outcome domain.Outcome
+	opened  bool
+	err     error
+}
+
+// OpenBookWriter recovers the asset's book from its latest snapshot plus the
+// batches after it (a new book under policy when there is nothing yet).
+func OpenBookWriter(ctx context.Context, store *eventstore.Store, asset string, policy domain.Policy, cfg WriterConfig) (*BookWriter, error) {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 4096
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = 1000
+	}
+	w := &BookWriter{store: store, asset: asset, cfg: cfg, rev: -1, cmds: make(chan *command, cfg.MaxBatch), done: make(chan struct{})}
+	if err := w.recover(ctx, policy); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *BookWriter) recover(ctx context.Context, policy domain.Policy) error {
+	from := uint64(0)
+	book, rev, err := w.loadSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	if book == nil {
+		if book, err = domain.NewBook(w.asset, policy); err != nil {
+			return err
+		}
+	} else {
+		from = uint64(rev + 1)
+	}
+	last, err := w.store.ReadStream(ctx, BookStream(w.asset), from, func(e eventstore.Event) error {
+		b, ok := e.Message.(*eventsv1.BookBatchAppended)
+		if !ok {
+			return fmt.Errorf("%s@%d: unexpected %T", BookStream(w.asset), e.Revision, e.Message)
+		}
+		return Replay(book, b)
+	})
+	if err != nil {
+		return fmt.Errorf("recover book %s: %w", w.asset, err)
+	}
+	if last < 0 {
+		last = rev
+	}
+	w.book, w.rev = book, last
+	return nil
+}
+
+// Replay applies a logged batch to a book and checks that every decision
+// comes out as it was recorded: a difference means the log and the code
+// disagree, and nothing should be built on that.
+func Replay(book *domain.Book, b *eventsv1.BookBatchAppended) error {
+	for i, e := range b.Entries {
+		switch x := e.Entry.(type) {
+		case *eventsv1.BookBatchAppended_Entry_Opened:
+			if _, err := book.Open(x.Opened.AccountId); err != nil {
+				return fmt.Errorf("replay entry %d: open %s: %w", i, x.Opened.AccountId, err)
+			}
+		case *eventsv1.BookBatchAppended_Entry_HoldsExpiredAt:
+			book.ExpireHolds(x.HoldsExpiredAt.AsTime())
+		case *eventsv1.BookBatchAppended_Entry_Decision:
+			req, err := RequestFromEvent(x.Decision.Request)
+			if err != nil {
+				return fmt.Errorf("replay entry %d: %w", i, err)
+			}
+			out := book.Apply(req)
+			if out.Committed() != (x.Decision.GetCommitted() != nil) {
+				return fmt.Errorf("replay entry %d (%s): decided %v now, %v when logged", i, req.ID, out.Status, x.Decision.Outcome)
+			}
+		}
+	}
+	return nil
+}
+
+func (w *BookWriter) loadSnapshot(ctx context.Context) (*domain.Book, int64, error) {
+	rs, err := w.store.Client.ReadStream(ctx, snapshotStream(w.asset), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return nil, -1, err
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if err != nil {
+		var ee *esdb.Error
+		if errors.Is(err, io.EOF) || errors.As(err, &ee) && ee.Code() == esdb.ErrorCodeResourceNotFound {
+			return nil, -1, nil
+		}
+		return nil, -1, fmt.Errorf("read snapshot of book %s: %w", w.asset, err)
+	}
+	rec := ev.OriginalEvent()
+	rev, err := strconv.ParseInt(string(rec.UserMetadata), 10, 64)
+	if err != nil {
+		return nil, -1, fmt.Errorf("snapshot of book %s: bad revision %q", w.asset, rec.UserMetadata)
+	}
+	book, err := domain.Restore(rec.Data)
+	if err != nil {
+		return nil, -1, fmt.Errorf("snapshot of book %s: %w", w.asset, err)
+	}
+	return book, rev, nil
+}
+
+func (w *BookWriter) snapshot(ctx context.Context) {
+	w.mu.RLock()
+	data := w.book.Snapshot()
+	rev := w.rev
+	w.mu.RUnlock()
+	// A failed snapshot only makes the next recovery replay more.
+	_, _ = w.store.Client.AppendToStream(ctx, snapshotStream(w.asset), esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
+		esdb.EventData{EventType: "fanfare-book-snapshot", ContentType: esdb.ContentTypeBinary, Data: data, Metadata: []byte(strconv.FormatInt(rev, 10))})
+}
+
+// Run writes batches until ctx ends or the writer is fenced or fails.
+func (w *BookWriter) Run(ctx context.Context) error {
+	defer close(w.done)
+	var batch []*command
+	for {
+		batch = batch[:0]
+		select {
+		case c := <-w.cmds:
+			batch = append(batch, c)
+		case <-ctx.Done():
+			w.err = ErrWriterStopped
+			w.drain(ErrWriterStopped)
+			return nil
+		}
+		var linger <-chan time.Time
+		if w.cfg.Linger > 0 {
+			linger = time.After(w.cfg.Linger)
+		}
+	collect:
+		for len(batch) < w.cfg.MaxBatch {
+			if linger == nil {
+				select {
+				case c := <-w.cmds:
+					batch = append(batch, c)
+				default:
+					break collect
+				}
+			} else {
+				select {
+				case c := <-w.cmds:
+					batch = append(batch, c)
+				case <-linger:
+					break collect
+				}
+			}
+		}
+		if err := w.write(ctx, batch); err != nil {
+			w.err = err
+			w.drain(err)
+			return err
+		}
+	}
+}
+
+func (w *BookWriter) drain(err error) {
+	for {
+		select {
+		case c := <-w.cmds:
+			c.reply <- reply{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// write applies a batch to the book, appends it, and answers it. If the
+// append fails the in-memory book is ahead of the stream: the writer stops
+// (fenced) or rebuilds the book from the store before going on.
+func (w *BookWriter) write(ctx context.Context, batch []*command) error {
+	replies := make([]reply, len(batch))
+	applied := make([]Applied, len(batch))
+	ev := &eventsv1.BookBatchAppended{Asset: w.asset, Entries: make([]*eventsv1.BookBatchAppended_Entry, 0, len(batch))}
+	w.mu.Lock()
+	policy := w.book.Policy()
+	for i, c := range batch {
+		switch c.kind {
+		case cmdOpen:
+			opened, err := w.book.Open(c.account)
+			replies[i] = reply{opened: opened, err: err}
+			if err == nil && opened {
+				ev.Entries = append(ev.Entries, openedEntry(c.account, w.asset))
+			}
+		case cmdExpire:
+			effects := w.book.ExpireHolds(c.now)
+			replies[i] = reply{}
+			if len(effects) > 0 {
+				ev.Entries = append(ev.Entries, expiredEntry(c.now))
+			}
+		case cmdRequest:
+			out := w.book.Apply(c.req)
+			replies[i] = reply{outcome: out}
+			applied[i] = Applied{Request: &c.req, Outcome: out}
+			if !out.Replayed {
+				ev.Entries = append(ev.Entries, decisionEntry(&c.req, out))
+			}
+		}
+	}
+	w.mu.Unlock()
+	if len(ev.Entries) > 0 {
+		ctx := eventstore.WithCause(ctx, eventstore.Cause{PolicyVersion: policy.Version})
+		_, err := w.store.Append(ctx, BookStream(w.asset), expected(w.rev), eventstore.Pending{ID: uuid.New(), Message: ev})
+		if err != nil {
+			for _, c := range batch {
+				c.reply <- reply{err: fmt.Errorf("accounts: book %s unavailable: %w", w.asset, err)}
+			}
+			if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+				return fmt.Errorf("%w (book %s at revision %d)", ErrFenced, w.asset, w.rev)
+			}
+			// The outcome of the append is unknown: rebuild from what is stored.
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if rerr := w.recover(ctx, policy); rerr != nil {
+				return fmt.Errorf("book %s: append failed (%v) and recovery failed: %w", w.asset, err, rerr)
+			}
+			return nil
+		}
+		w.rev++
+		w.batches++
+		if w.cfg.OnBatch != nil {
+			w.cfg.OnBatch(ev, applied)
+		}
+		if w.batches%w.cfg.SnapshotEvery == 0 {
+			w.snapshot(ctx)
+		}
+	}
+	for i, c := range batch {
+		c.reply <- replies[i]
+	}
+	return nil
+}
+
+func expected(rev int64) esdb.ExpectedRevision {
+	if rev < 0 {
+		return esdb.NoStream{}
+	}
+	return esdb.Revision(uint64(rev))
+}
+
+func (w *BookWriter) submit(ctx context.Context, c *command) reply {
+	c.reply = make(chan reply, 1)
+	select {
+	case w.cmds <- c:
+	case <-w.done:
+		return reply{err: w.stopped()}
+	case <-ctx.Done():
+		return reply{err: ctx.Err()}
+	}
+	select {
+	case r := <-c.reply:
+		return r
+	case <-ctx.Done():
+		// The command may still be decided; its id makes a retry safe.
+		return reply{err: ctx.Err()}
+	}
+}
+
+func (w *BookWriter) stopped() error {
+	if w.err != nil {
+		return w.err
+	}
+	return ErrWriterStopped
+}
+
+// Apply submits a request and waits until its outcome is durable.
+func (w *BookWriter) Apply(ctx context.Context, req domain.Request) (domain.Outcome, error) {
+	r := w.submit(ctx, &command{kind: cmdRequest, req: req})
+	return r.outcome, r.err
+}
+
+// Open opens an account in the book (idempotent); true when it was new.
+func (w *BookWriter) Open(ctx context.Context, account string) (bool, error) {
+	r := w.submit(ctx, &command{kind: cmdOpen, account: account})
+	return r.opened, r.err
+}
+
+// ExpireHolds voids the holds whose expiry is at or before now.
+func (w *BookWriter) ExpireHolds(ctx context.Context, now time.Time) error {
+	return w.submit(ctx, &command{kind: cmdExpire, now: now}).err
+}
+
+// Read runs fn with the book under a read lock (queries).
+func (w *BookWriter) Read(fn func(*domain.Book) error) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return fn(w.book)
+}
+
+// Revision is the revision of the last appended batch (-1: none).
+func (w *BookWriter) Revision() int64 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.rev
+}

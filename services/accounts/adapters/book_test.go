@@ -1,0 +1,156 @@
+package adapters_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/services/accounts/adapters"
+	"github.com/fanfare/fanfare/services/accounts/domain"
+)
+
+func startWriter(t *testing.T, ctx context.Context, store *eventstore.Store, cfg adapters.WriterConfig) (*adapters.BookWriter, context.CancelFunc, chan error) {
+	t.Helper()
+	w, err := adapters.OpenBookWriter(ctx, store, "USD", domain.DefaultPolicy(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	return w, stop, done
+}
+
+func transfer(id, from, to string, amount int64) domain.Request {
+	return domain.Request{ID: id, Asset: "USD", Kind: domain.KindTip, Postings: []domain.Posting{{Debit: from, Credit: to, Amount: amount}}}
+}
+
+// sumAndCheck asserts the per-asset sum is zero and returns balances by id.
+func sumAndCheck(t *testing.T, w *adapters.BookWriter) map[string]domain.Balance {
+	t.Helper()
+	out := map[string]domain.Balance{}
+	var sum int64
+	w.Read(func(b *domain.Book) error {
+		for _, a := range b.Accounts() {
+			out[a.ID] = a.Balance
+			sum += a.Total
+		}
+		return nil
+	})
+	if sum != 0 {
+		t.Fatalf("USD balances sum to %d, want 0", sum)
+	}
+	return out
+}
+
+func TestBookWriterBatchesRecoversAndIsIdempotent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	w, stop, done := startWriter(t, ctx, store, adapters.WriterConfig{SnapshotEvery: 3})
+	const users = 20
+	for i := 0; i < users; i++ {
+		if _, err := w.Open(ctx, domain.WalletID(fmt.Sprint("u", i), "USD")); err != nil {
+			t.Fatal(err)
+		}
+		out, err := w.Apply(ctx, domain.Request{ID: fmt.Sprint("fund-", i), Asset: "USD", Kind: domain.KindDeposit,
+			Postings: []domain.Posting{{Debit: domain.ExternalID("bank"), Credit: domain.WalletID(fmt.Sprint("u", i), "USD"), Amount: 3000}}})
+		if err != nil || !out.Committed() {
+			t.Fatalf("fund %d: %+v %v", i, out, err)
+		}
+	}
+	// 400 concurrent transfers in a ring: each user (30.00) sends 20 × 1.00 and receives 20 × 1.00.
+	var wg sync.WaitGroup
+	for i := 0; i < users; i++ {
+		for j := 0; j < 20; j++ {
+			wg.Add(1)
+			go func(i, j int) {
+				defer wg.Done()
+				from, to := domain.WalletID(fmt.Sprint("u", i), "USD"), domain.WalletID(fmt.Sprint("u", (i+1)%users), "USD")
+				out, err := w.Apply(ctx, transfer(fmt.Sprintf("t-%d-%d", i, j), from, to, 100))
+				if err != nil || !out.Committed() {
+					t.Errorf("transfer: %+v %v", out, err)
+				}
+			}(i, j)
+		}
+	}
+	wg.Wait()
+	// An overdraft is rejected and changes nothing.
+	out, err := w.Apply(ctx, transfer("too-much", domain.WalletID("u0", "USD"), domain.WalletID("u1", "USD"), 5000))
+	if err != nil || out.Committed() || out.Reason != domain.ReasonInsufficientFunds {
+		t.Fatalf("overdraft: %+v %v", out, err)
+	}
+	// A retry returns the first outcome; a different payload under the same id conflicts.
+	again, err := w.Apply(ctx, transfer("t-0-0", domain.WalletID("u0", "USD"), domain.WalletID("u1", "USD"), 100))
+	if err != nil || !again.Committed() || !again.Replayed {
+		t.Fatalf("retry: %+v %v", again, err)
+	}
+	conflict, err := w.Apply(ctx, transfer("t-0-0", domain.WalletID("u0", "USD"), domain.WalletID("u1", "USD"), 101))
+	if err != nil || conflict.Reason != domain.ReasonIDConflict {
+		t.Fatalf("conflict: %+v %v", conflict, err)
+	}
+	bal := sumAndCheck(t, w)
+	for i := 0; i < users; i++ {
+		if b := bal[domain.WalletID(fmt.Sprint("u", i), "USD")]; b.Total != 3000 || b.Available != 3000 {
+			t.Fatalf("u%d: %+v, want 30.00", i, b)
+		}
+	}
+	if b := bal[domain.ExternalID("bank")]; b.Total != -users*3000 {
+		t.Fatalf("external:bank %+v", b)
+	}
+	var before []byte
+	w.Read(func(b *domain.Book) error { before = b.Snapshot(); return nil })
+	stop()
+	<-done
+
+	// A new writer recovers the same book from snapshot + tail.
+	w2, stop2, done2 := startWriter(t, ctx, store, adapters.WriterConfig{})
+	defer func() { stop2(); <-done2 }()
+	var after []byte
+	w2.Read(func(b *domain.Book) error { after = b.Snapshot(); return nil })
+	if !bytes.Equal(before, after) {
+		t.Fatal("the recovered book differs from the one before the restart")
+	}
+	again, err = w2.Apply(ctx, transfer("t-0-0", domain.WalletID("u0", "USD"), domain.WalletID("u1", "USD"), 100))
+	if err != nil || !again.Replayed {
+		t.Fatalf("retry after restart: %+v %v", again, err)
+	}
+}
+
+// Two writers on one book: the one that appends second is fenced and its
+// batch is not in the stream.
+func TestSecondWriterIsFenced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	a, stopA, doneA := startWriter(t, ctx, store, adapters.WriterConfig{})
+	defer func() { stopA(); <-doneA }()
+	b, stopB, doneB := startWriter(t, ctx, store, adapters.WriterConfig{})
+	defer stopB()
+	if _, err := a.Open(ctx, domain.WalletID("x", "USD")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Open(ctx, domain.WalletID("y", "USD"))
+	if err == nil {
+		t.Fatal("the second writer appended beside the first")
+	}
+	if err := <-doneB; !errors.Is(err, adapters.ErrFenced) {
+		t.Fatalf("second writer stopped with %v, want ErrFenced", err)
+	}
+	if _, err := b.Open(ctx, domain.WalletID("z", "USD")); err == nil {
+		t.Fatal("a fenced writer accepted a command")
+	}
+	// The first writer goes on.
+	if _, err := a.Open(ctx, domain.WalletID("w", "USD")); err != nil {
+		t.Fatal(err)
+	}
+	if a.Revision() != 1 {
+		t.Fatalf("book revision %d, want 1 (two batches of the first writer)", a.Revision())
+	}
+}
