@@ -381,3 +381,6 @@ func (w *BookWriter) Revision() int64 {
 	defer w.mu.RUnlock()
 	return w.rev
 }
+
+// Asset is the book's asset code.
+func (w *BookWriter) Asset() string { return w.asset }

@@ -203,3 +203,7 @@ func ReasonOf(err error) Reason {
 	}
 	return ""
 }
+
+// KindName names the error's kind for the ports' code mapping
+// (internal/platform/apperr).
+func (e *Error) KindName() string { return e.kind.String() }

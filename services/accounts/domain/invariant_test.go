@@ -568,6 +568,10 @@ func TestLedgerInvariants(t *testing.T) {
 			}
 		})
 	}
+	t.Logf("outcomes: %v", total)
+	if testing.Short() {
+		return
+	}
 	// The harness must actually reach every kind of outcome.
 	for _, k := range []string{"committed", "replayed", "id_conflict", "expired", "restore", "policy",
 		"rejected (remembered) insufficient_funds", "rejected (remembered) supply_cap", "rejected (remembered) unknown_account",
@@ -575,10 +579,9 @@ func TestLedgerInvariants(t *testing.T) {
 		"rejected invalid_amount", "rejected self_posting", "rejected too_many_postings", "rejected invalid_account_id",
 		"rejected unknown_asset", "rejected asset_mismatch", "rejected invalid_request"} {
 		if total[k] == 0 {
-			t.Errorf("the harness never produced %q; stats: %v", k, total)
+			t.Errorf("the harness never produced %q", k)
 		}
 	}
-	t.Logf("outcomes: %v", total)
 }
 
 // FuzzBook drives the same harness from fuzz input: each byte (or pair) is a

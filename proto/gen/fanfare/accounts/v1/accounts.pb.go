@@ -121,8 +121,12 @@ func (x *OpenAccountResponse) GetOpened() bool {
 }
 
 type GetBalanceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The book to read, required for system accounts (external:<rail>,
+	// promotions, mint, burn), which exist in every book; wallets and escrows
+	// name their asset in their id.
+	Asset         string `protobuf:"bytes,2,opt,name=asset,proto3" json:"asset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -160,6 +164,13 @@ func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
 func (x *GetBalanceRequest) GetAccountId() string {
 	if x != nil {
 		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetBalanceRequest) GetAsset() string {
+	if x != nil {
+		return x.Asset
 	}
 	return ""
 }
@@ -246,7 +257,9 @@ type ListStatementRequest struct {
 	// Page size; default 50, at most 500.
 	PageSize uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Cursor from a previous response; empty for the newest entries.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The book, for system accounts (see GetBalanceRequest.asset).
+	Asset         string `protobuf:"bytes,4,opt,name=asset,proto3" json:"asset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -298,6 +311,13 @@ func (x *ListStatementRequest) GetPageSize() uint32 {
 func (x *ListStatementRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListStatementRequest) GetAsset() string {
+	if x != nil {
+		return x.Asset
 	}
 	return ""
 }
@@ -1065,23 +1085,25 @@ const file_fanfare_accounts_v1_accounts_proto_rawDesc = "" +
 	"\x13OpenAccountResponse\x12\x1f\n" +
 	"\vaccount_ids\x18\x01 \x03(\tR\n" +
 	"accountIds\x12\x16\n" +
-	"\x06opened\x18\x02 \x01(\bR\x06opened\"2\n" +
+	"\x06opened\x18\x02 \x01(\bR\x06opened\"H\n" +
 	"\x11GetBalanceRequest\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId\"\x91\x01\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x14\n" +
+	"\x05asset\x18\x02 \x01(\tR\x05asset\"\x91\x01\n" +
 	"\x12GetBalanceResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\tR\x05total\x12\x12\n" +
 	"\x04held\x18\x04 \x01(\tR\x04held\x12\x1c\n" +
-	"\tavailable\x18\x05 \x01(\tR\tavailable\"q\n" +
+	"\tavailable\x18\x05 \x01(\tR\tavailable\"\x87\x01\n" +
 	"\x14ListStatementRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\xd1\x01\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x14\n" +
+	"\x05asset\x18\x04 \x01(\tR\x05asset\"\xd1\x01\n" +
 	"\x0eStatementEntry\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\tR\rtransactionId\x12\x16\n" +

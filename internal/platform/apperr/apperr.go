@@ -1,0 +1,95 @@
+// Package apperr maps error kinds to Connect codes, once for every service.
+// Domain errors say what kind of failure they are (KindName); the
+// interceptor turns that into the wire code, so handlers never pick codes.
+package apperr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+)
+
+// Kinds understood by Code.
+const (
+	InvalidInput     = "invalid_input"
+	NotFound         = "not_found"
+	Conflict         = "conflict"
+	Forbidden        = "forbidden" // the rules refuse it (e.g. insufficient funds)
+	PermissionDenied = "permission_denied"
+	Unauthenticated  = "unauthenticated"
+	Unavailable      = "unavailable"
+)
+
+// Kinded is an error that knows its kind.
+type Kinded interface {
+	error
+	KindName() string
+}
+
+type kindError struct {
+	kind string
+	err  error
+}
+
+func (e *kindError) Error() string    { return e.err.Error() }
+func (e *kindError) Unwrap() error    { return e.err }
+func (e *kindError) KindName() string { return e.kind }
+
+// New makes an error of a kind.
+func New(kind, format string, args ...any) error {
+	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+// Wrap gives err a kind.
+func Wrap(kind string, err error) error { return &kindError{kind: kind, err: err} }
+
+var codes = map[string]connect.Code{
+	InvalidInput:     connect.CodeInvalidArgument,
+	NotFound:         connect.CodeNotFound,
+	Conflict:         connect.CodeAlreadyExists,
+	Forbidden:        connect.CodeFailedPrecondition,
+	PermissionDenied: connect.CodePermissionDenied,
+	Unauthenticated:  connect.CodeUnauthenticated,
+	Unavailable:      connect.CodeUnavailable,
+}
+
+// Code is the Connect code for err: its kind's, or Internal.
+func Code(err error) connect.Code {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Code()
+	}
+	var k Kinded
+	if errors.As(err, &k) {
+		if c, ok := codes[k.KindName()]; ok {
+			return c
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return connect.CodeDeadlineExceeded
+	}
+	if errors.Is(err, context.Canceled) {
+		return connect.CodeCanceled
+	}
+	return connect.CodeInternal
+}
+
+// Interceptor turns handler errors into Connect errors with Code(err) and
+// the error's message.
+func Interceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			res, err := next(ctx, req)
+			if err == nil {
+				return res, nil
+			}
+			var ce *connect.Error
+			if errors.As(err, &ce) {
+				return nil, err
+			}
+			return nil, connect.NewError(Code(err), err)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+// Package app holds the accounts service's use cases, one file each. They
+// authorize the caller, check input at the edge (decimal strings → minor
+// units) and drive the book writers and the transfer aggregates.
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/fanfare/fanfare/internal/platform/apperr"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/money"
+	"github.com/fanfare/fanfare/services/accounts/adapters"
+	"github.com/fanfare/fanfare/services/accounts/domain"
+)
+
+// App is the accounts service's application layer.
+type App struct {
+	Books      map[string]*adapters.BookWriter // by asset code
+	Transfers  *eventstore.Repository[*domain.Transfer]
+	Statements *adapters.Statements
+	Rails      map[string]Rail
+	Policy     domain.Policy
+}
+
+// Book returns the writer of an asset's book.
+func (a *App) Book(asset string) (*adapters.BookWriter, error) {
+	b, ok := a.Books[asset]
+	if !ok {
+		return nil, apperr.New(apperr.InvalidInput, "unknown asset %q (have %s)", asset, strings.Join(a.Policy.Assets.Codes(), ", "))
+	}
+	return b, nil
+}
+
+// caller is the verified identity of the call.
+func caller(ctx context.Context) (identity.Identity, error) {
+	id, ok := identity.From(ctx)
+	if !ok {
+		return id, apperr.New(apperr.Unauthenticated, "no identity on the call")
+	}
+	return id, nil
+}
+
+// accountOf parses an account id and returns it with its asset.
+func accountOf(id string) (domain.AccountID, error) {
+	aid, err := domain.ParseAccountID(id)
+	if err != nil {
+		return aid, err
+	}
+	return aid, nil
+}
+
+// mayRead: the owner of a wallet, or finance and auditors for any account.
+func mayRead(who identity.Identity, aid domain.AccountID) error {
+	if who.Has(identity.RoleFinance) || who.Has(identity.RoleAuditor) {
+		return nil
+	}
+	if aid.Kind == domain.AccountWallet && aid.Owner == who.ID {
+		return nil
+	}
+	return apperr.New(apperr.PermissionDenied, "%s may not read account %s", who.ID, aid.ID)
+}
+
+func requireRole(who identity.Identity, role string) error {
+	if !who.Has(role) {
+		return apperr.New(apperr.PermissionDenied, "this call needs the %s role", role)
+	}
+	return nil
+}
+
+// parseAmount reads a positive amount of the account's asset.
+func (a *App) parseAmount(asset, s string) (money.Amount, error) {
+	amt, err := a.Policy.Assets.Parse(asset, s, money.Positive)
+	if err != nil {
+		return amt, apperr.Wrap(apperr.InvalidInput, err)
+	}
+	return amt, nil
+}
+
+// requestID checks a client-supplied request id.
+func requestID(id string) error {
+	if id == "" || len(id) > 128 {
+		return apperr.New(apperr.InvalidInput, "request_id is required (1..128 characters)")
+	}
+	return nil
+}
+
+// apply runs a ledger request and turns a rejection into its error.
+func (a *App) apply(ctx context.Context, req domain.Request) (domain.Outcome, error) {
+	book, err := a.Book(req.Asset)
+	if err != nil {
+		return domain.Outcome{}, err
+	}
+	out, err := book.Apply(ctx, req)
+	if err != nil {
+		if errors.Is(err, adapters.ErrFenced) || errors.Is(err, adapters.ErrWriterStopped) {
+			return out, apperr.Wrap(apperr.Unavailable, err)
+		}
+		return out, err
+	}
+	if !out.Committed() {
+		return out, out.Err
+	}
+	return out, nil
+}

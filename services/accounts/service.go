@@ -1,0 +1,142 @@
+// Package accounts is the ledger service (DESIGN §2): double-entry books
+// per asset with holds and idempotent requests, deposits and withdrawals
+// through payment rails, and ledger requests from sagas over Kafka.
+package accounts
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	"github.com/fanfare/fanfare/services/accounts/adapters"
+	"github.com/fanfare/fanfare/services/accounts/app"
+	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/accounts/ports"
+	"golang.org/x/sync/errgroup"
+)
+
+// Config wires the service.
+type Config struct {
+	Store *eventstore.Store
+	// Brokers for the ledger-request consumer; none: no Kafka consumer.
+	Brokers []string
+	// IdentityKey verifies the gateway's signed identities.
+	IdentityKey ed25519.PublicKey
+	Policy      domain.Policy
+	// BankAccount is shown in the manual bank rail's deposit instructions.
+	BankAccount string
+	Writer      adapters.WriterConfig
+	// HoldExpiryEvery is how often expired holds are voided (default 1 s).
+	HoldExpiryEvery time.Duration
+	Now             func() time.Time
+}
+
+// Service is a runnable accounts service.
+type Service struct {
+	cfg Config
+	App *app.App
+}
+
+// New recovers the books and read models from the event store.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Policy.Version == 0 {
+		cfg.Policy = domain.DefaultPolicy()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HoldExpiryEvery <= 0 {
+		cfg.HoldExpiryEvery = time.Second
+	}
+	if cfg.BankAccount == "" {
+		cfg.BankAccount = "Fanfare Ltd, IBAN GB00 FANF 0000 0000 0000 00"
+	}
+	a := &app.App{
+		Books:      map[string]*adapters.BookWriter{},
+		Transfers:  eventstore.NewRepository(cfg.Store, "transfer", domain.NewTransfer, eventstore.RepositoryOptions{}),
+		Statements: adapters.NewStatements(),
+		Rails:      map[string]app.Rail{"bank": app.ManualBank{Account: cfg.BankAccount}},
+		Policy:     cfg.Policy,
+	}
+	for _, asset := range cfg.Policy.Assets.Codes() {
+		// The statement read model replays the whole book, then follows the writer.
+		if _, err := cfg.Store.ReadStream(ctx, adapters.BookStream(asset), 0, func(e eventstore.Event) error {
+			if b, ok := e.Message.(*eventsv1.BookBatchAppended); ok {
+				a.Statements.Apply(b)
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("accounts: statements of %s: %w", asset, err)
+		}
+		wc := cfg.Writer
+		wc.OnBatch = func(b *eventsv1.BookBatchAppended, _ []adapters.Applied) { a.Statements.Apply(b) }
+		w, err := adapters.OpenBookWriter(ctx, cfg.Store, asset, cfg.Policy, wc)
+		if err != nil {
+			return nil, err
+		}
+		a.Books[asset] = w
+	}
+	return &Service{cfg: cfg, App: a}, nil
+}
+
+// Handler is the Connect handler and the path to mount it on. Every call
+// needs the gateway's signed identity.
+func (s *Service) Handler() (string, http.Handler) {
+	return accountsv1connect.NewAccountsServiceHandler(ports.Connect{App: s.App},
+		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+}
+
+// Run runs the book writers, the hold-expiry clock and, with brokers, the
+// ledger-request consumer, until ctx ends or one of them fails.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, w := range s.App.Books {
+		g.Go(func() error { return w.Run(ctx) })
+	}
+	g.Go(func() error {
+		t := time.NewTicker(s.cfg.HoldExpiryEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				for _, w := range s.App.Books {
+					if err := w.ExpireHolds(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil && !errors.Is(err, adapters.ErrWriterStopped) {
+						return err
+					}
+				}
+			}
+		}
+	})
+	if len(s.cfg.Brokers) > 0 {
+		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: s.cfg.Brokers})
+		if err != nil {
+			return err
+		}
+		defer pub.Close()
+		router, err := kafka.NewRouter(kafka.RouterConfig{}, pub)
+		if err != nil {
+			return err
+		}
+		proc, err := kafka.NewEventGroupProcessor(router, kafka.ProcessorConfig{Brokers: s.cfg.Brokers})
+		if err != nil {
+			return err
+		}
+		if err := proc.AddHandlersGroup(ports.LedgerRequestsGroup, ports.LedgerRequests(s.App)); err != nil {
+			return err
+		}
+		g.Go(func() error { return router.Run(ctx) })
+	}
+	return g.Wait()
+}
