@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,9 @@ import (
 	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/services/accounts"
 )
 
 // readiness is one part's answer to "can you serve?".
@@ -102,6 +105,24 @@ func runDev(ctx context.Context, args []string) error {
 	}()
 	slog.Info("forwarder running", "from", "$all", "to", "fanfare.<service>.v1")
 
+	// The signing key of internal identities: the gateway (not yet built)
+	// will sign with it; `fanfare token` does so for curl and tests.
+	key, err := identity.LoadOrCreateKey(filepath.Join(*dataDir, "identity.key"))
+	if err != nil {
+		return err
+	}
+	acc, err := accounts.New(ctx, accounts.Config{Store: eventstore.NewStore(es), Brokers: brokers, IdentityKey: key.Public().(ed25519.PublicKey)})
+	if err != nil {
+		return err
+	}
+	accDone := make(chan struct{})
+	go func() {
+		defer close(accDone)
+		if err := acc.Run(ctx); err != nil && ctx.Err() == nil {
+			cancel(fmt.Errorf("accounts service stopped: %w", err))
+		}
+	}()
+
 	checks := []readiness{
 		{"eventstore", func(ctx context.Context) error { return pingEventStore(ctx, es) }},
 		{"kafka", func(ctx context.Context) error { return kafka.Ping(ctx, brokers) }},
@@ -117,9 +138,17 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
-	hs := &http.Server{Handler: healthMux(checks), ReadHeaderTimeout: 5 * time.Second}
+	mux := healthMux(checks)
+	accPath, accHandler := acc.Handler()
+	mux.Handle(accPath, accHandler)
+	// h2c: gRPC clients speak HTTP/2 without TLS on this port.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: protocols}
 	go hs.Serve(lis)
 	slog.Info("health endpoints listening", "healthz", "http://"+lis.Addr().String()+"/healthz", "readyz", "http://"+lis.Addr().String()+"/readyz")
+	slog.Info("accounts service listening", "url", "http://"+lis.Addr().String()+accPath, "protocols", "connect, grpc, grpc-web")
 	slog.Info("fanfare dev is running; stop with Ctrl-C or SIGTERM")
 
 	<-ctx.Done()
@@ -128,6 +157,7 @@ func runDev(ctx context.Context, args []string) error {
 	defer stop()
 	err = hs.Shutdown(shutdownCtx)
 	<-fwdDone // the forwarder saves its checkpoint before the store closes
+	<-accDone
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}

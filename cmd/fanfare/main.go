@@ -4,6 +4,7 @@
 //	fanfare eventstore the embedded KurrentDB-protocol event store on its own
 //	fanfare kafka      the embedded Kafka-protocol broker on its own
 //	fanfare bench      a named benchmark scenario
+//	fanfare token      a signed identity for calling services directly (development)
 //
 // Run `fanfare <command> -h` for a command's flags.
 package main
@@ -31,6 +32,7 @@ var commands = []command{
 	{"eventstore", "run the embedded event store (KurrentDB gRPC protocol)", runEventStore},
 	{"kafka", "run the embedded Kafka-protocol broker with Fanfare's topics", runKafka},
 	{"bench", "run a benchmark scenario and print its figures", runBench},
+	{"token", "print a signed internal identity for calling services in development", runToken},
 }
 
 func usage(w io.Writer) {

@@ -14,6 +14,7 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrFenced means another writer appended to this book: this one must stop,
@@ -286,35 +287,72 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 		}
 	}
 	w.mu.Unlock()
-	if len(ev.Entries) > 0 {
-		ctx := eventstore.WithCause(ctx, eventstore.Cause{PolicyVersion: policy.Version})
-		_, err := w.store.Append(ctx, BookStream(w.asset), expected(w.rev), eventstore.Pending{ID: uuid.New(), Message: ev})
-		if err != nil {
-			for _, c := range batch {
-				c.reply <- reply{err: fmt.Errorf("accounts: book %s unavailable: %w", w.asset, err)}
-			}
-			if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-				return fmt.Errorf("%w (book %s at revision %d)", ErrFenced, w.asset, w.rev)
-			}
-			// The outcome of the append is unknown: rebuild from what is stored.
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if rerr := w.recover(ctx, policy); rerr != nil {
-				return fmt.Errorf("book %s: append failed (%v) and recovery failed: %w", w.asset, err, rerr)
-			}
+	// One event per chunk of entries, each well under the store's append
+	// limit (1 MiB by default), appended in order under the fence.
+	var chunk []*eventsv1.BookBatchAppended_Entry
+	size := 0
+	flush := func() error {
+		if len(chunk) == 0 {
 			return nil
 		}
-		w.rev++
-		w.batches++
-		if w.cfg.OnBatch != nil {
-			w.cfg.OnBatch(ev, applied)
+		b := &eventsv1.BookBatchAppended{Asset: w.asset, Entries: chunk}
+		chunk, size = nil, 0
+		return w.append(ctx, b, policy, applied)
+	}
+	for _, e := range ev.Entries {
+		n := proto.Size(e)
+		if size+n > maxBatchBytes {
+			if err := flush(); err != nil {
+				return w.appendFailed(ctx, batch, policy, err)
+			}
 		}
-		if w.batches%w.cfg.SnapshotEvery == 0 {
-			w.snapshot(ctx)
-		}
+		chunk = append(chunk, e)
+		size += n
+	}
+	if err := flush(); err != nil {
+		return w.appendFailed(ctx, batch, policy, err)
 	}
 	for i, c := range batch {
 		c.reply <- replies[i]
+	}
+	return nil
+}
+
+// maxBatchBytes bounds one appended batch event.
+const maxBatchBytes = 512 << 10
+
+func (w *BookWriter) append(ctx context.Context, b *eventsv1.BookBatchAppended, policy domain.Policy, applied []Applied) error {
+	ctx = eventstore.WithCause(ctx, eventstore.Cause{PolicyVersion: policy.Version})
+	if _, err := w.store.Append(ctx, BookStream(w.asset), expected(w.rev), eventstore.Pending{ID: uuid.New(), Message: b}); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.rev++
+	w.mu.Unlock()
+	w.batches++
+	if w.cfg.OnBatch != nil {
+		w.cfg.OnBatch(b, applied)
+	}
+	if w.batches%w.cfg.SnapshotEvery == 0 {
+		w.snapshot(ctx)
+	}
+	return nil
+}
+
+// appendFailed answers the batch with the failure. The book in memory is
+// ahead of the stream now: a fenced writer stops; otherwise the outcome of
+// the append is unknown and the book is rebuilt from what is stored.
+func (w *BookWriter) appendFailed(ctx context.Context, batch []*command, policy domain.Policy, err error) error {
+	for _, c := range batch {
+		c.reply <- reply{err: fmt.Errorf("accounts: book %s unavailable: %w", w.asset, err)}
+	}
+	if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+		return fmt.Errorf("%w (book %s at revision %d)", ErrFenced, w.asset, w.rev)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rerr := w.recover(ctx, policy); rerr != nil {
+		return fmt.Errorf("book %s: append failed (%v) and recovery failed: %w", w.asset, err, rerr)
 	}
 	return nil
 }

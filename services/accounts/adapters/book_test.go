@@ -154,3 +154,41 @@ func TestSecondWriterIsFenced(t *testing.T) {
 		t.Fatalf("book revision %d, want 1 (two batches of the first writer)", a.Revision())
 	}
 }
+
+// Commands that arrive together but would make an event over the store's
+// append limit are split over several events, all under the fence.
+func TestLargeBatchesAreSplit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	w, stop, done := startWriter(t, ctx, store, adapters.WriterConfig{Linger: 50 * time.Millisecond})
+	defer func() { stop(); <-done }()
+	if _, err := w.Open(ctx, domain.WalletID("big", "USD")); err != nil {
+		t.Fatal(err)
+	}
+	memo := string(bytes.Repeat([]byte("m"), 4000))
+	var wg sync.WaitGroup
+	const n = 300
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req := domain.Request{ID: fmt.Sprint("big-", i), Asset: "USD", Kind: domain.KindDeposit, Memo: memo}
+			for j := 0; j < 64; j++ {
+				req.Postings = append(req.Postings, domain.Posting{Debit: domain.ExternalID("bank"), Credit: domain.WalletID("big", "USD"), Amount: 1})
+			}
+			if out, err := w.Apply(ctx, req); err != nil || !out.Committed() {
+				t.Errorf("request %d: %+v %v", i, out, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	bal := sumAndCheck(t, w)
+	if b := bal[domain.WalletID("big", "USD")]; b.Total != n*64 {
+		t.Fatalf("wallet holds %d, want %d", b.Total, n*64)
+	}
+	// ~300 × 8 KB of decisions cannot fit one 512 KiB event.
+	if w.Revision() < 3 {
+		t.Fatalf("book stream at revision %d: the batch was not split", w.Revision())
+	}
+}
