@@ -272,9 +272,12 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 				ev.Entries = append(ev.Entries, openedEntry(c.account, w.asset))
 			}
 		case cmdExpire:
-			effects := w.book.ExpireHolds(c.now)
+			// ExpireHolds moves the book's clock, which later holds are
+			// checked against: run it only when a hold is due, and log it
+			// every time, so a replay moves the clock the same way.
 			replies[i] = reply{}
-			if len(effects) > 0 {
+			if next := w.book.NextExpiry(); !next.IsZero() && !next.After(c.now) {
+				w.book.ExpireHolds(c.now)
 				ev.Entries = append(ev.Entries, expiredEntry(c.now))
 			}
 		case cmdRequest:

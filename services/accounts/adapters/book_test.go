@@ -192,3 +192,46 @@ func TestLargeBatchesAreSplit(t *testing.T) {
 		t.Fatalf("book stream at revision %d: the batch was not split", w.Revision())
 	}
 }
+
+// Expired holds are released, and a restarted writer agrees.
+func TestHoldExpiryIsLoggedAndReplayed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	w, stop, done := startWriter(t, ctx, store, adapters.WriterConfig{})
+	acct := domain.WalletID("h", "USD")
+	w.Open(ctx, acct)
+	if out, err := w.Apply(ctx, transfer("fund", domain.ExternalID("bank"), acct, 1000)); err != nil || !out.Committed() {
+		t.Fatal(out, err)
+	}
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	place := domain.Request{ID: "hold-1", Asset: "USD", Kind: domain.KindWithdrawal,
+		Holds: []domain.HoldOp{{Kind: domain.HoldPlace, HoldID: "h1", Account: acct, Amount: 400, ExpiresAt: t0.Add(time.Minute)}}}
+	if out, err := w.Apply(ctx, place); err != nil || !out.Committed() {
+		t.Fatal(out, err)
+	}
+	check := func(w *adapters.BookWriter, held int64) {
+		t.Helper()
+		if b := sumAndCheck(t, w)[acct]; b.Held != held || b.Available != 1000-held {
+			t.Fatalf("balance %+v, want %d held", b, held)
+		}
+	}
+	check(w, 400)
+	if err := w.ExpireHolds(ctx, t0); err != nil { // not due yet: nothing happens, nothing is logged
+		t.Fatal(err)
+	}
+	rev := w.Revision()
+	check(w, 400)
+	if err := w.ExpireHolds(ctx, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	check(w, 0)
+	if w.Revision() != rev+1 {
+		t.Fatalf("the expiry was not logged (revision %d → %d)", rev, w.Revision())
+	}
+	stop()
+	<-done
+	w2, stop2, done2 := startWriter(t, ctx, store, adapters.WriterConfig{})
+	defer func() { stop2(); <-done2 }()
+	check(w2, 0)
+}

@@ -855,3 +855,13 @@ func nanosTime(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
+
+// NextExpiry is no later than the earliest expiry of an open hold (zero:
+// no open hold expires). The book writer calls ExpireHolds only once it has
+// passed, so the book's clock only moves in logged steps.
+func (b *Book) NextExpiry() time.Time {
+	if b.nextExpiry == 0 {
+		return time.Time{}
+	}
+	return nanosTime(b.nextExpiry)
+}
