@@ -370,6 +370,11 @@ func expected(rev int64) esdb.ExpectedRevision {
 func (w *BookWriter) submit(ctx context.Context, c *command) reply {
 	c.reply = make(chan reply, 1)
 	select {
+	case <-w.done:
+		return reply{err: w.stopped()}
+	default:
+	}
+	select {
 	case w.cmds <- c:
 	case <-w.done:
 		return reply{err: w.stopped()}
@@ -379,6 +384,15 @@ func (w *BookWriter) submit(ctx context.Context, c *command) reply {
 	select {
 	case r := <-c.reply:
 		return r
+	case <-w.done:
+		// The writer answers everything it took before stopping; a command
+		// queued after that gets the stop error.
+		select {
+		case r := <-c.reply:
+			return r
+		default:
+			return reply{err: w.stopped()}
+		}
 	case <-ctx.Done():
 		// The command may still be decided; its id makes a retry safe.
 		return reply{err: ctx.Err()}
