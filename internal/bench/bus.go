@@ -3,14 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
@@ -26,30 +24,12 @@ func init() { register("bus", busScenario) }
 // at a steady 5,000/s, each timed from its append (the envelope's
 // occurred-at) to its handler.
 func busScenario(ctx context.Context, o Options) (*Result, error) {
-	tmp, err := os.MkdirTemp("", "fanfare-bench-bus-")
+	st, err := startStack(ctx, "bus")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	srv, err := eventstored.Start(eventstored.Config{DataDir: tmp + "/eventstore", Listen: "127.0.0.1:0"})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-	broker, err := kafka.StartBroker(kafka.BrokerConfig{Addr: "127.0.0.1:0", DataDir: tmp + "/kafka"})
-	if err != nil {
-		return nil, err
-	}
-	defer broker.Close()
-	if err := kafka.EnsureTopics(ctx, broker.Brokers(), forwarder.Topics(), kafka.DefaultPartitions); err != nil {
-		return nil, err
-	}
-	client, err := eventstore.Connect(srv.URL())
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	store := eventstore.NewStore(client)
+	defer st.Close()
+	store, broker := st.store, st.broker
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

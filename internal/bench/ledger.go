@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
@@ -29,30 +27,12 @@ const ledgerPostings = 4
 // then through Kafka (LedgerTransactionRequested events appended by a
 // "saga", forwarded, consumed and decided by the accounts service).
 func ledgerScenario(ctx context.Context, o Options) (*Result, error) {
-	tmp, err := os.MkdirTemp("", "fanfare-bench-ledger-")
+	st, err := startStack(ctx, "ledger")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	srv, err := eventstored.Start(eventstored.Config{DataDir: tmp + "/eventstore", Listen: "127.0.0.1:0"})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-	broker, err := kafka.StartBroker(kafka.BrokerConfig{Addr: "127.0.0.1:0", DataDir: tmp + "/kafka"})
-	if err != nil {
-		return nil, err
-	}
-	defer broker.Close()
-	if err := kafka.EnsureTopics(ctx, broker.Brokers(), forwarder.Topics(), kafka.DefaultPartitions); err != nil {
-		return nil, err
-	}
-	client, err := eventstore.Connect(srv.URL())
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	store := eventstore.NewStore(client)
+	defer st.Close()
+	store, broker := st.store, st.broker
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -191,4 +171,3 @@ func sequence(w *adapters.BookWriter) uint64 {
 	w.Read(func(b *domain.Book) error { s = b.Sequence(); return nil })
 	return s
 }
-

@@ -72,21 +72,8 @@ func (a *App) RequestDeposit(ctx context.Context, requestID_, account, amount, r
 // Repeating it returns the same transaction; a crash between the credit and
 // the confirmation is healed by the repeat, as the credit's id is fixed.
 func (a *App) ConfirmDeposit(ctx context.Context, requestID_, depositID, railRef string) (string, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := requireRole(who, identity.RoleFinance); err != nil {
-		return "", err
-	}
-	if err := requestID(requestID_); err != nil {
-		return "", err
-	}
-	t, _, err := a.Transfers.Load(ctx, depositID)
-	if err != nil {
-		return "", err
-	}
-	if done, err := t.CanClose(false, false); err != nil || done {
+	who, t, done, err := a.closing(ctx, requestID_, depositID, false, false)
+	if err != nil || done {
 		return t.Transaction, err
 	}
 	tx := "deposit:" + depositID
@@ -96,4 +83,26 @@ func (a *App) ConfirmDeposit(ctx context.Context, requestID_, depositID, railRef
 	}
 	err = a.Transfers.Update(ctx, depositID, func(t *domain.Transfer) error { return t.Confirm(tx, railRef, who.ID) })
 	return tx, err
+}
+
+// closing is the common start of finance closing a transfer: the caller
+// must be finance, the transfer must exist and be open (done: it was
+// already closed the same way, which a repeat reports as success).
+func (a *App) closing(ctx context.Context, requestID_, id string, withdrawal, reject bool) (identity.Identity, *domain.Transfer, bool, error) {
+	who, err := caller(ctx)
+	if err == nil {
+		err = requireRole(who, identity.RoleFinance)
+	}
+	if err == nil {
+		err = requestID(requestID_)
+	}
+	if err != nil {
+		return who, &domain.Transfer{}, false, err
+	}
+	t, _, err := a.Transfers.Load(ctx, id)
+	if err != nil {
+		return who, t, false, err
+	}
+	done, err := t.CanClose(withdrawal, reject)
+	return who, t, done, err
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 )
 
@@ -56,21 +55,8 @@ func (a *App) RejectWithdrawal(ctx context.Context, requestID_, withdrawalID, re
 }
 
 func (a *App) closeWithdrawal(ctx context.Context, requestID_, id string, reject bool, note string) (string, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := requireRole(who, identity.RoleFinance); err != nil {
-		return "", err
-	}
-	if err := requestID(requestID_); err != nil {
-		return "", err
-	}
-	t, _, err := a.Transfers.Load(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	if done, err := t.CanClose(true, reject); err != nil || done {
+	who, t, done, err := a.closing(ctx, requestID_, id, true, reject)
+	if err != nil || done {
 		return t.Transaction, err
 	}
 	op := domain.HoldOp{Kind: domain.HoldCapture, HoldID: t.HoldID, Credit: domain.ExternalID(t.Rail)}

@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"context"
+	"os"
+
+	"github.com/fanfare/fanfare/deploy/eventstored"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+)
+
+// stack is the embedded infrastructure a scenario runs on: an event store
+// and a broker (both fsync'd) in a temporary directory, with Fanfare's
+// topics created.
+type stack struct {
+	dir    string
+	srv    *eventstored.Server
+	broker *kafka.Broker
+	store  *eventstore.Store
+}
+
+func startStack(ctx context.Context, name string) (*stack, error) {
+	dir, err := os.MkdirTemp("", "fanfare-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	st := &stack{dir: dir}
+	if st.srv, err = eventstored.Start(eventstored.Config{DataDir: dir + "/eventstore", Listen: "127.0.0.1:0"}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if st.broker, err = kafka.StartBroker(kafka.BrokerConfig{Addr: "127.0.0.1:0", DataDir: dir + "/kafka"}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := kafka.EnsureTopics(ctx, st.broker.Brokers(), forwarder.Topics(), kafka.DefaultPartitions); err != nil {
+		st.Close()
+		return nil, err
+	}
+	client, err := eventstore.Connect(st.srv.URL())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	st.store = eventstore.NewStore(client)
+	return st, nil
+}
+
+// Close stops everything and removes the data.
+func (st *stack) Close() {
+	if st.store != nil {
+		st.store.Client.Close()
+	}
+	if st.broker != nil {
+		st.broker.Close()
+	}
+	if st.srv != nil {
+		st.srv.Close()
+	}
+	os.RemoveAll(st.dir)
+}
