@@ -88,17 +88,40 @@ func (s *Subscription) claim(ctx context.Context) error {
 }
 
 func (s *Subscription) save(ctx context.Context, pos uint64) error {
-	data, _ := json.Marshal(checkpoint{Position: pos, Owner: s.owner})
-	res, err := s.Store.Client.AppendToStream(ctx, s.stream(), esdb.AppendToStreamOptions{ExpectedRevision: expectedFor(s.rev)},
-		esdb.EventData{EventType: checkpointType, ContentType: esdb.ContentTypeJson, Data: data})
-	if isCode(err, esdb.ErrorCodeWrongExpectedVersion) {
-		return fmt.Errorf("%s: %w", s.Name, ErrFenced)
+	for attempt := 0; ; attempt++ {
+		data, _ := json.Marshal(checkpoint{Position: pos, Owner: s.owner})
+		res, err := s.Store.Client.AppendToStream(ctx, s.stream(), esdb.AppendToStreamOptions{ExpectedRevision: expectedFor(s.rev)},
+			esdb.EventData{EventType: checkpointType, ContentType: esdb.ContentTypeJson, Data: data})
+		if isCode(err, esdb.ErrorCodeWrongExpectedVersion) {
+			// Either another instance wrote, or an earlier write of ours
+			// landed but its answer was lost (a canceled call): only the
+			// first is a takeover.
+			if attempt == 0 && s.adoptOwnCheckpoint(ctx) {
+				continue
+			}
+			return fmt.Errorf("%s: %w", s.Name, ErrFenced)
+		}
+		if err != nil {
+			return fmt.Errorf("write checkpoint %s: %w", s.stream(), err)
+		}
+		s.rev, s.position = int64(res.NextExpectedVersion), pos
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", s.stream(), err)
+}
+
+// adoptOwnCheckpoint takes the stream's last revision when the last
+// checkpoint there was written by this instance.
+func (s *Subscription) adoptOwnCheckpoint(ctx context.Context) bool {
+	rec, err := s.Store.readLast(ctx, s.stream())
+	if err != nil || rec == nil {
+		return false
 	}
-	s.rev, s.position = int64(res.NextExpectedVersion), pos
-	return nil
+	var cp checkpoint
+	if json.Unmarshal(rec.Data, &cp) != nil || cp.Owner != s.owner {
+		return false
+	}
+	s.rev = int64(rec.EventNumber)
+	return true
 }
 
 // Run follows $all until ctx ends (returning nil), Handle fails, or the
@@ -235,7 +258,8 @@ func (s *Subscription) consume(ctx context.Context, sub *esdb.Subscription, hand
 		select {
 		case ev = <-incoming:
 		case <-ctx.Done():
-			return flush()
+			// Stopping: what is not handled yet is delivered on the next start.
+			return nil
 		}
 		for {
 			switch {
