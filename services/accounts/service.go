@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/events"
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/identity"
@@ -40,6 +41,10 @@ type Config struct {
 	HoldExpiryEvery time.Duration
 	Now             func() time.Time
 }
+
+// ledgerTopic carries LedgerTransactionRequested (an accounts event,
+// whoever appends it).
+var ledgerTopic, _ = events.Topic("fanfare.accounts.v1.LedgerTransactionRequested")
 
 // Service is a runnable accounts service.
 type Service struct {
@@ -120,23 +125,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	if len(s.cfg.Brokers) > 0 {
-		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: s.cfg.Brokers})
-		if err != nil {
-			return err
-		}
-		defer pub.Close()
-		router, err := kafka.NewRouter(kafka.RouterConfig{}, pub)
-		if err != nil {
-			return err
-		}
-		proc, err := kafka.NewEventGroupProcessor(router, kafka.ProcessorConfig{Brokers: s.cfg.Brokers})
-		if err != nil {
-			return err
-		}
-		if err := proc.AddHandlersGroup(ports.LedgerRequestsGroup, ports.LedgerRequests(s.App)); err != nil {
-			return err
-		}
-		g.Go(func() error { return router.Run(ctx) })
+		g.Go(func() error {
+			return kafka.ConsumeBatches(ctx, kafka.BatchConfig{Brokers: s.cfg.Brokers, ConsumerGroup: ports.LedgerRequestsGroup,
+				Topic: ledgerTopic}, ports.LedgerRequestBatches(s.App))
+		})
 	}
 	return g.Wait()
 }

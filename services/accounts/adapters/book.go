@@ -439,3 +439,44 @@ func (w *BookWriter) Revision() int64 {
 
 // Asset is the book's asset code.
 func (w *BookWriter) Asset() string { return w.asset }
+
+// ApplyAll submits requests in order and waits for all their outcomes: the
+// writer folds them into as few appends as their size allows. On error some
+// may have been decided; their ids make a resubmission safe.
+func (w *BookWriter) ApplyAll(ctx context.Context, reqs []domain.Request) ([]domain.Outcome, error) {
+	cmds := make([]*command, len(reqs))
+	for i := range reqs {
+		c := &command{kind: cmdRequest, req: reqs[i], reply: make(chan reply, 1)}
+		select {
+		case w.cmds <- c:
+		case <-w.done:
+			return nil, w.stopped()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		cmds[i] = c
+	}
+	outs := make([]domain.Outcome, len(reqs))
+	for i, c := range cmds {
+		select {
+		case r := <-c.reply:
+			if r.err != nil {
+				return nil, r.err
+			}
+			outs[i] = r.outcome
+		case <-w.done:
+			select {
+			case r := <-c.reply:
+				if r.err != nil {
+					return nil, r.err
+				}
+				outs[i] = r.outcome
+			default:
+				return nil, w.stopped()
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return outs, nil
+}
