@@ -111,7 +111,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	acc, err := accounts.New(ctx, accounts.Config{Store: eventstore.NewStore(es), Brokers: brokers, IdentityKey: key.Public().(ed25519.PublicKey)})
+	acc, err := accounts.New(ctx, accounts.Config{Store: eventstore.NewStore(es), Brokers: brokers, IdentityKey: key.Public().(ed25519.PublicKey), ConsumerInstanceID: "accounts-dev"})
 	if err != nil {
 		return err
 	}

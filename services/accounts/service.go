@@ -31,6 +31,14 @@ type Config struct {
 	Store *eventstore.Store
 	// Brokers for the ledger-request consumer; none: no Kafka consumer.
 	Brokers []string
+	// ConsumerSessionTimeout bounds how long partitions of a crashed
+	// instance wait before another takes them (kgo's defaults, 45 s and a
+	// 60 s rebalance timeout, when 0; else it bounds both).
+	ConsumerSessionTimeout time.Duration
+	// ConsumerInstanceID makes this instance a static member of the
+	// ledger-request consumer group, so a restart takes its partitions back
+	// at once. Give each running instance its own stable id.
+	ConsumerInstanceID string
 	// IdentityKey verifies the gateway's signed identities.
 	IdentityKey ed25519.PublicKey
 	Policy      domain.Policy
@@ -126,8 +134,13 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	if len(s.cfg.Brokers) > 0 {
 		g.Go(func() error {
-			return kafka.ConsumeBatches(ctx, kafka.BatchConfig{Brokers: s.cfg.Brokers, ConsumerGroup: ports.LedgerRequestsGroup,
-				Topic: ledgerTopic}, ports.LedgerRequestBatches(s.App))
+			bc := kafka.BatchConfig{Brokers: s.cfg.Brokers, ConsumerGroup: ports.LedgerRequestsGroup, Topic: ledgerTopic,
+				SessionTimeout: s.cfg.ConsumerSessionTimeout, InstanceID: s.cfg.ConsumerInstanceID}
+			if bc.SessionTimeout > 0 {
+				bc.HeartbeatInterval = bc.SessionTimeout / 10
+				bc.RebalanceTimeout = bc.SessionTimeout
+			}
+			return kafka.ConsumeBatches(ctx, bc, ports.LedgerRequestBatches(s.App))
 		})
 	}
 	return g.Wait()

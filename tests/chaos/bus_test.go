@@ -47,6 +47,8 @@ func TestMain(m *testing.M) {
 		runAppender()
 	case "reactor":
 		runReactor()
+	case "accounts":
+		runAccounts()
 	}
 	os.Exit(0)
 }

@@ -21,7 +21,15 @@ type BatchConfig struct {
 	// Group membership timings; kgo's defaults when zero.
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
-	Logger            watermill.LoggerAdapter
+	// RebalanceTimeout bounds how long a rebalance waits for members to
+	// rejoin — a killed member never does (kgo's default, 60 s, when 0).
+	RebalanceTimeout time.Duration
+	// InstanceID makes the member static (KIP-345): a restarted process
+	// with the same id takes its predecessor's partitions at once instead
+	// of waiting for the dead member to time out. One id per running
+	// instance; empty: a dynamic member.
+	InstanceID string
+	Logger     watermill.LoggerAdapter
 }
 
 // ConsumeBatches is the consumer for handlers whose work batches: where the
@@ -67,6 +75,12 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 	}
 	if cfg.HeartbeatInterval > 0 {
 		opts = append(opts, kgo.HeartbeatInterval(cfg.HeartbeatInterval))
+	}
+	if cfg.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -40,6 +40,7 @@ func LedgerRequestBatches(a *app.App) func(context.Context, []*message.Message) 
 		if len(evs) == 0 {
 			return nil
 		}
+
 		return a.DecideLedgerRequests(ctx, evs)
 	}
 }
