@@ -41,7 +41,10 @@ type Config struct {
 	ConsumerInstanceID string
 	// IdentityKey verifies the gateway's signed identities.
 	IdentityKey ed25519.PublicKey
-	Policy      domain.Policy
+	// Policy is recorded as version 1 the first time the service starts on
+	// an empty store (default: domain.DefaultPolicy). After that the newest
+	// PolicyVersioned in the store's "policy" stream is in force.
+	Policy domain.Policy
 	// BankAccount is shown in the manual bank rail's deposit instructions.
 	BankAccount string
 	Writer      adapters.WriterConfig
@@ -74,6 +77,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.BankAccount == "" {
 		cfg.BankAccount = "Fanfare Ltd, IBAN GB00 FANF 0000 0000 0000 00"
 	}
+	policy, err := adapters.CurrentPolicy(ctx, cfg.Store, cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: policy: %w", err)
+	}
+	cfg.Policy = policy
 	a := &app.App{
 		Books:      map[string]*adapters.BookWriter{},
 		Transfers:  eventstore.NewRepository(cfg.Store, "transfer", domain.NewTransfer, eventstore.RepositoryOptions{}),
@@ -115,6 +123,14 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, w := range s.App.Books {
 		g.Go(func() error { return w.Run(ctx) })
+		// A book recovered under an older policy switches now, in its log.
+		var current uint64
+		w.Read(func(b *domain.Book) error { current = b.Policy().Version; return nil })
+		if current < s.cfg.Policy.Version {
+			if err := w.SetPolicy(ctx, s.cfg.Policy); err != nil {
+				return fmt.Errorf("accounts: book %s to policy v%d: %w", w.Asset(), s.cfg.Policy.Version, err)
+			}
+		}
 	}
 	g.Go(func() error {
 		t := time.NewTicker(s.cfg.HoldExpiryEvery)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,12 +12,16 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
 	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/money"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 )
 
@@ -247,4 +252,53 @@ func TestAccountsServiceEndToEnd(t *testing.T) {
 	}
 	wantBalance(t, alice2, wallet, "15.00", "0.00", "15.00")
 	sumZero(t, h2.svc)
+}
+
+// Rules are data: the default policy is recorded as version 1; a newer
+// PolicyVersioned in the store is in force after a restart (new identities
+// get the new welcome credit), logged in the books so replays agree.
+func TestPolicyIsVersionedData(t *testing.T) {
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(nil)
+	store := eventstore.NewStore(estest.Connect(t))
+	h := start(t, store, key)
+	if _, err := h.as("ann").OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, h.as("ann"), "wallet:ann:USD", "5.00", "0.00", "5.00")
+	h.stop()
+
+	var versions []uint64
+	store.ReadStream(ctx, adapters.PolicyStream, 0, func(e eventstore.Event) error {
+		versions = append(versions, e.Message.(*eventsv1.PolicyVersioned).Version)
+		return nil
+	})
+	if fmt.Sprint(versions) != "[1]" {
+		t.Fatalf("policy stream holds versions %v, want [1]", versions)
+	}
+	p2 := domain.DefaultPolicy()
+	p2.Version = 2
+	p2.WelcomeCredit = money.New(money.USD, 700)
+	if _, err := store.Append(ctx, adapters.PolicyStream, esdb.Revision(0), eventstore.Pending{Message: adapters.PolicyToEvent(p2, "fin", "bigger welcome")}); err != nil {
+		t.Fatal(err)
+	}
+	h2 := start(t, store, key)
+	if _, err := h2.as("bea").OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, h2.as("bea"), "wallet:bea:USD", "7.00", "0.00", "7.00")
+	wantBalance(t, h2.as("ann"), "wallet:ann:USD", "5.00", "0.00", "5.00")
+	h2.stop()
+
+	// A full replay (no snapshot) decides the same way under the same rules.
+	h3 := start(t, store, key)
+	defer h3.stop()
+	wantBalance(t, h3.as("bea"), "wallet:bea:USD", "7.00", "0.00", "7.00")
+	wantBalance(t, h3.as("ann"), "wallet:ann:USD", "5.00", "0.00", "5.00")
+	var v uint64
+	h3.svc.App.Books["USD"].Read(func(b *domain.Book) error { v = b.Policy().Version; return nil })
+	if v != 2 {
+		t.Fatalf("book under policy v%d, want 2", v)
+	}
+	sumZero(t, h3.svc)
 }

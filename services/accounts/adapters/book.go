@@ -63,6 +63,9 @@ type BookWriter struct {
 	book    *domain.Book
 	rev     int64
 	batches int
+	// logPolicy: the book is new, and its first batch must record the
+	// policy it was created under, so a replay starts from the same rules.
+	logPolicy bool
 
 	cmds chan *command
 	done chan struct{}
@@ -75,10 +78,12 @@ const (
 	cmdRequest cmdKind = iota
 	cmdOpen
 	cmdExpire
+	cmdPolicy
 )
 
 type command struct {
 	kind    cmdKind
+	policy  domain.Policy
 	req     domain.Request
 	account string
 	now     time.Time
@@ -113,11 +118,7 @@ func (w *BookWriter) recover(ctx context.Context, policy domain.Policy) error {
 	if err != nil {
 		return err
 	}
-	if book == nil {
-		if book, err = domain.NewBook(w.asset, policy); err != nil {
-			return err
-		}
-	} else {
+	if book != nil {
 		from = uint64(rev + 1)
 	}
 	last, err := w.store.ReadStream(ctx, BookStream(w.asset), from, func(e eventstore.Event) error {
@@ -125,10 +126,28 @@ func (w *BookWriter) recover(ctx context.Context, policy domain.Policy) error {
 		if !ok {
 			return fmt.Errorf("%s@%d: unexpected %T", BookStream(w.asset), e.Revision, e.Message)
 		}
+		if book == nil {
+			// A book starts under the policy its first entry records.
+			p := policy
+			if pe := b.GetEntries()[0].GetPolicy(); pe != nil {
+				if p, err = PolicyFromEvent(pe); err != nil {
+					return err
+				}
+			}
+			if book, err = domain.NewBook(w.asset, p); err != nil {
+				return err
+			}
+		}
 		return Replay(book, b)
 	})
 	if err != nil {
 		return fmt.Errorf("recover book %s: %w", w.asset, err)
+	}
+	w.logPolicy = book == nil
+	if book == nil {
+		if book, err = domain.NewBook(w.asset, policy); err != nil {
+			return err
+		}
 	}
 	if last < 0 {
 		last = rev
@@ -149,6 +168,16 @@ func Replay(book *domain.Book, b *eventsv1.BookBatchAppended) error {
 			}
 		case *eventsv1.BookBatchAppended_Entry_HoldsExpiredAt:
 			book.ExpireHolds(x.HoldsExpiredAt.AsTime())
+		case *eventsv1.BookBatchAppended_Entry_Policy:
+			p, err := PolicyFromEvent(x.Policy)
+			if err != nil {
+				return fmt.Errorf("replay entry %d: %w", i, err)
+			}
+			if p.Version > book.Policy().Version { // not the book's creation entry
+				if err := book.SetPolicy(p); err != nil {
+					return fmt.Errorf("replay entry %d: %w", i, err)
+				}
+			}
 		case *eventsv1.BookBatchAppended_Entry_Decision:
 			req, err := RequestFromEvent(x.Decision.Request)
 			if err != nil {
@@ -263,8 +292,17 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 	ev := &eventsv1.BookBatchAppended{Asset: w.asset, Entries: make([]*eventsv1.BookBatchAppended_Entry, 0, len(batch))}
 	w.mu.Lock()
 	policy := w.book.Policy()
+	if w.logPolicy {
+		ev.Entries = append(ev.Entries, policyEntry(policy))
+	}
 	for i, c := range batch {
 		switch c.kind {
+		case cmdPolicy:
+			err := w.book.SetPolicy(c.policy)
+			replies[i] = reply{err: err}
+			if err == nil {
+				ev.Entries = append(ev.Entries, policyEntry(c.policy))
+			}
 		case cmdOpen:
 			opened, err := w.book.Open(c.account)
 			replies[i] = reply{opened: opened, err: err}
@@ -314,6 +352,9 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 	}
 	if err := flush(); err != nil {
 		return w.appendFailed(ctx, batch, policy, err)
+	}
+	if len(ev.Entries) > 0 {
+		w.logPolicy = false
 	}
 	for i, c := range batch {
 		c.reply <- replies[i]
@@ -479,4 +520,14 @@ func (w *BookWriter) ApplyAll(ctx context.Context, reqs []domain.Request) ([]dom
 		}
 	}
 	return outs, nil
+}
+
+// SetPolicy puts a newer policy in force from the next request on, and logs
+// it in the book so replays switch at the same point.
+func (w *BookWriter) SetPolicy(ctx context.Context, p domain.Policy) error {
+	return w.submit(ctx, &command{kind: cmdPolicy, policy: p}).err
+}
+
+func policyEntry(p domain.Policy) *eventsv1.BookBatchAppended_Entry {
+	return &eventsv1.BookBatchAppended_Entry{Entry: &eventsv1.BookBatchAppended_Entry_Policy{Policy: PolicyToEvent(p, "", "")}}
 }

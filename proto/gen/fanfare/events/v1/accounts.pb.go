@@ -1750,6 +1750,7 @@ type BookBatchAppended_Entry struct {
 	//	*BookBatchAppended_Entry_Decision
 	//	*BookBatchAppended_Entry_Opened
 	//	*BookBatchAppended_Entry_HoldsExpiredAt
+	//	*BookBatchAppended_Entry_Policy
 	Entry         isBookBatchAppended_Entry_Entry `protobuf_oneof:"entry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1873,6 +1874,15 @@ func (x *BookBatchAppended_Entry) GetHoldsExpiredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *BookBatchAppended_Entry) GetPolicy() *PolicyVersioned {
+	if x != nil {
+		if x, ok := x.Entry.(*BookBatchAppended_Entry_Policy); ok {
+			return x.Policy
+		}
+	}
+	return nil
+}
+
 type isBookBatchAppended_Entry_Entry interface {
 	isBookBatchAppended_Entry_Entry()
 }
@@ -1916,6 +1926,11 @@ type BookBatchAppended_Entry_HoldsExpiredAt struct {
 	HoldsExpiredAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=holds_expired_at,json=holdsExpiredAt,proto3,oneof"`
 }
 
+type BookBatchAppended_Entry_Policy struct {
+	// A new policy applies from here on.
+	Policy *PolicyVersioned `protobuf:"bytes,10,opt,name=policy,proto3,oneof"`
+}
+
 func (*BookBatchAppended_Entry_Committed) isBookBatchAppended_Entry_Entry() {}
 
 func (*BookBatchAppended_Entry_Rejected) isBookBatchAppended_Entry_Entry() {}
@@ -1933,6 +1948,8 @@ func (*BookBatchAppended_Entry_Decision) isBookBatchAppended_Entry_Entry() {}
 func (*BookBatchAppended_Entry_Opened) isBookBatchAppended_Entry_Entry() {}
 
 func (*BookBatchAppended_Entry_HoldsExpiredAt) isBookBatchAppended_Entry_Entry() {}
+
+func (*BookBatchAppended_Entry_Policy) isBookBatchAppended_Entry_Entry() {}
 
 var File_fanfare_events_v1_accounts_proto protoreflect.FileDescriptor
 
@@ -2074,7 +2091,7 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x120\n" +
 	"\x06amount\x18\x03 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12\x18\n" +
 	"\aexpired\x18\x04 \x01(\bR\aexpired\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xa5\b\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xe3\b\n" +
 	"\x11BookBatchAppended\x12\x14\n" +
 	"\x05asset\x18\x01 \x01(\tR\x05asset\x12D\n" +
 	"\aentries\x18\x02 \x03(\v2*.fanfare.events.v1.BookBatchAppended.EntryR\aentries\x1a\xa0\x02\n" +
@@ -2083,7 +2100,7 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"\tcommitted\x18\x02 \x01(\v2-.fanfare.events.v1.LedgerTransactionCommittedH\x00R\tcommitted\x12J\n" +
 	"\brejected\x18\x03 \x01(\v2,.fanfare.events.v1.LedgerTransactionRejectedH\x00R\brejected\x12%\n" +
 	"\x0epolicy_version\x18\x04 \x01(\x04R\rpolicyVersionB\t\n" +
-	"\aoutcome\x1a\x90\x05\n" +
+	"\aoutcome\x1a\xce\x05\n" +
 	"\x05Entry\x12M\n" +
 	"\tcommitted\x18\x01 \x01(\v2-.fanfare.events.v1.LedgerTransactionCommittedH\x00R\tcommitted\x12J\n" +
 	"\brejected\x18\x02 \x01(\v2,.fanfare.events.v1.LedgerTransactionRejectedH\x00R\brejected\x12@\n" +
@@ -2095,7 +2112,9 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"holdVoided\x12K\n" +
 	"\bdecision\x18\a \x01(\v2-.fanfare.events.v1.BookBatchAppended.DecisionH\x00R\bdecision\x12:\n" +
 	"\x06opened\x18\b \x01(\v2 .fanfare.events.v1.AccountOpenedH\x00R\x06opened\x12F\n" +
-	"\x10holds_expired_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x0eholdsExpiredAtB\a\n" +
+	"\x10holds_expired_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x0eholdsExpiredAt\x12<\n" +
+	"\x06policy\x18\n" +
+	" \x01(\v2\".fanfare.events.v1.PolicyVersionedH\x00R\x06policyB\a\n" +
 	"\x05entry*\xc3\x01\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -2184,11 +2203,12 @@ var file_fanfare_events_v1_accounts_proto_depIdxs = []int32{
 	21, // 29: fanfare.events.v1.BookBatchAppended.Entry.decision:type_name -> fanfare.events.v1.BookBatchAppended.Decision
 	2,  // 30: fanfare.events.v1.BookBatchAppended.Entry.opened:type_name -> fanfare.events.v1.AccountOpened
 	28, // 31: fanfare.events.v1.BookBatchAppended.Entry.holds_expired_at:type_name -> google.protobuf.Timestamp
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	3,  // 32: fanfare.events.v1.BookBatchAppended.Entry.policy:type_name -> fanfare.events.v1.PolicyVersioned
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_accounts_proto_init() }
@@ -2211,6 +2231,7 @@ func file_fanfare_events_v1_accounts_proto_init() {
 		(*BookBatchAppended_Entry_Decision)(nil),
 		(*BookBatchAppended_Entry_Opened)(nil),
 		(*BookBatchAppended_Entry_HoldsExpiredAt)(nil),
+		(*BookBatchAppended_Entry_Policy)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

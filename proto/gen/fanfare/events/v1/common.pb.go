@@ -283,7 +283,7 @@ func (x HoldOperation_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HoldOperation_Op.Descriptor instead.
 func (HoldOperation_Op) EnumDescriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{13, 0}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{14, 0}
 }
 
 // Money is an exact amount of one asset, in the asset's minor units (USD:
@@ -837,6 +837,7 @@ type Policy struct {
 	Subscriptions     *SubscriptionRules `protobuf:"bytes,7,opt,name=subscriptions,proto3" json:"subscriptions,omitempty"`
 	Chains            *ChainRules        `protobuf:"bytes,8,opt,name=chains,proto3" json:"chains,omitempty"`
 	Escrow            *EscrowRules       `protobuf:"bytes,9,opt,name=escrow,proto3" json:"escrow,omitempty"`
+	Ledger            *LedgerRules       `protobuf:"bytes,10,opt,name=ledger,proto3" json:"ledger,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -934,6 +935,68 @@ func (x *Policy) GetEscrow() *EscrowRules {
 	return nil
 }
 
+func (x *Policy) GetLedger() *LedgerRules {
+	if x != nil {
+		return x.Ledger
+	}
+	return nil
+}
+
+// LedgerRules bound ledger requests.
+type LedgerRules struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Postings in one transaction (default 64).
+	MaxPostings uint32 `protobuf:"varint,1,opt,name=max_postings,json=maxPostings,proto3" json:"max_postings,omitempty"`
+	// Hold operations in one transaction (default 64).
+	MaxHoldOps    uint32 `protobuf:"varint,2,opt,name=max_hold_ops,json=maxHoldOps,proto3" json:"max_hold_ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerRules) Reset() {
+	*x = LedgerRules{}
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerRules) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerRules) ProtoMessage() {}
+
+func (x *LedgerRules) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerRules.ProtoReflect.Descriptor instead.
+func (*LedgerRules) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LedgerRules) GetMaxPostings() uint32 {
+	if x != nil {
+		return x.MaxPostings
+	}
+	return 0
+}
+
+func (x *LedgerRules) GetMaxHoldOps() uint32 {
+	if x != nil {
+		return x.MaxHoldOps
+	}
+	return 0
+}
+
 // RewardRules are the token rewards per counted play.
 type RewardRules struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -961,7 +1024,7 @@ type RewardRules struct {
 
 func (x *RewardRules) Reset() {
 	*x = RewardRules{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[7]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1036,7 @@ func (x *RewardRules) String() string {
 func (*RewardRules) ProtoMessage() {}
 
 func (x *RewardRules) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[7]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1049,7 @@ func (x *RewardRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardRules.ProtoReflect.Descriptor instead.
 func (*RewardRules) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RewardRules) GetDiscoveryMaxPlayNumber() uint64 {
@@ -1082,7 +1145,7 @@ type PlayRules struct {
 
 func (x *PlayRules) Reset() {
 	*x = PlayRules{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[8]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1157,7 @@ func (x *PlayRules) String() string {
 func (*PlayRules) ProtoMessage() {}
 
 func (x *PlayRules) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[8]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1170,7 @@ func (x *PlayRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlayRules.ProtoReflect.Descriptor instead.
 func (*PlayRules) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PlayRules) GetCountCoveragePpm() uint32 {
@@ -1171,7 +1234,7 @@ type TipRules struct {
 
 func (x *TipRules) Reset() {
 	*x = TipRules{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[9]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1246,7 @@ func (x *TipRules) String() string {
 func (*TipRules) ProtoMessage() {}
 
 func (x *TipRules) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[9]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1259,7 @@ func (x *TipRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TipRules.ProtoReflect.Descriptor instead.
 func (*TipRules) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TipRules) GetMinimumTip() *Money {
@@ -1249,7 +1312,7 @@ type SubscriptionRules struct {
 
 func (x *SubscriptionRules) Reset() {
 	*x = SubscriptionRules{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[10]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1324,7 @@ func (x *SubscriptionRules) String() string {
 func (*SubscriptionRules) ProtoMessage() {}
 
 func (x *SubscriptionRules) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[10]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1337,7 @@ func (x *SubscriptionRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionRules.ProtoReflect.Descriptor instead.
 func (*SubscriptionRules) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubscriptionRules) GetDefaultMonthly() *Money {
@@ -1309,7 +1372,7 @@ type ChainRules struct {
 
 func (x *ChainRules) Reset() {
 	*x = ChainRules{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[11]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1384,7 @@ func (x *ChainRules) String() string {
 func (*ChainRules) ProtoMessage() {}
 
 func (x *ChainRules) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[11]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1397,7 @@ func (x *ChainRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainRules.ProtoReflect.Descriptor instead.
 func (*ChainRules) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChainRules) GetMaxHops() uint32 {
@@ -1357,7 +1420,7 @@ type EscrowRules struct {
 
 func (x *EscrowRules) Reset() {
 	*x = EscrowRules{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[12]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1432,7 @@ func (x *EscrowRules) String() string {
 func (*EscrowRules) ProtoMessage() {}
 
 func (x *EscrowRules) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[12]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1445,7 @@ func (x *EscrowRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscrowRules.ProtoReflect.Descriptor instead.
 func (*EscrowRules) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EscrowRules) GetCouncilSize() uint32 {
@@ -1419,7 +1482,7 @@ type HoldOperation struct {
 
 func (x *HoldOperation) Reset() {
 	*x = HoldOperation{}
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[13]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1494,7 @@ func (x *HoldOperation) String() string {
 func (*HoldOperation) ProtoMessage() {}
 
 func (x *HoldOperation) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_common_proto_msgTypes[13]
+	mi := &file_fanfare_events_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1507,7 @@ func (x *HoldOperation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldOperation.ProtoReflect.Descriptor instead.
 func (*HoldOperation) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_fanfare_events_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HoldOperation) GetOp() HoldOperation_Op {
@@ -1549,7 +1612,7 @@ const file_fanfare_events_v1_common_proto_rawDesc = "" +
 	"\tartist_id\x18\x14 \x01(\tR\bartistId\"5\n" +
 	"\tAssetSpec\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
-	"\x05scale\x18\x02 \x01(\rR\x05scale\"\xa1\x04\n" +
+	"\x05scale\x18\x02 \x01(\rR\x05scale\"\xd9\x04\n" +
 	"\x06Policy\x124\n" +
 	"\x06assets\x18\x01 \x03(\v2\x1c.fanfare.events.v1.AssetSpecR\x06assets\x12>\n" +
 	"\x0efan_supply_cap\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\ffanSupplyCap\x12G\n" +
@@ -1559,7 +1622,13 @@ const file_fanfare_events_v1_common_proto_rawDesc = "" +
 	"\x04tips\x18\x06 \x01(\v2\x1b.fanfare.events.v1.TipRulesR\x04tips\x12J\n" +
 	"\rsubscriptions\x18\a \x01(\v2$.fanfare.events.v1.SubscriptionRulesR\rsubscriptions\x125\n" +
 	"\x06chains\x18\b \x01(\v2\x1d.fanfare.events.v1.ChainRulesR\x06chains\x126\n" +
-	"\x06escrow\x18\t \x01(\v2\x1e.fanfare.events.v1.EscrowRulesR\x06escrow\"\xaa\x05\n" +
+	"\x06escrow\x18\t \x01(\v2\x1e.fanfare.events.v1.EscrowRulesR\x06escrow\x126\n" +
+	"\x06ledger\x18\n" +
+	" \x01(\v2\x1e.fanfare.events.v1.LedgerRulesR\x06ledger\"R\n" +
+	"\vLedgerRules\x12!\n" +
+	"\fmax_postings\x18\x01 \x01(\rR\vmaxPostings\x12 \n" +
+	"\fmax_hold_ops\x18\x02 \x01(\rR\n" +
+	"maxHoldOps\"\xaa\x05\n" +
 	"\vRewardRules\x129\n" +
 	"\x19discovery_max_play_number\x18\x01 \x01(\x04R\x16discoveryMaxPlayNumber\x12T\n" +
 	"\x19discovery_listener_reward\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\x17discoveryListenerReward\x12L\n" +
@@ -1640,7 +1709,7 @@ func file_fanfare_events_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fanfare_events_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_fanfare_events_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fanfare_events_v1_common_proto_goTypes = []any{
 	(PostingKind)(0),              // 0: fanfare.events.v1.PostingKind
 	(DistributorPolicy_Mode)(0),   // 1: fanfare.events.v1.DistributorPolicy.Mode
@@ -1653,14 +1722,15 @@ var file_fanfare_events_v1_common_proto_goTypes = []any{
 	(*SongDescription)(nil),       // 8: fanfare.events.v1.SongDescription
 	(*AssetSpec)(nil),             // 9: fanfare.events.v1.AssetSpec
 	(*Policy)(nil),                // 10: fanfare.events.v1.Policy
-	(*RewardRules)(nil),           // 11: fanfare.events.v1.RewardRules
-	(*PlayRules)(nil),             // 12: fanfare.events.v1.PlayRules
-	(*TipRules)(nil),              // 13: fanfare.events.v1.TipRules
-	(*SubscriptionRules)(nil),     // 14: fanfare.events.v1.SubscriptionRules
-	(*ChainRules)(nil),            // 15: fanfare.events.v1.ChainRules
-	(*EscrowRules)(nil),           // 16: fanfare.events.v1.EscrowRules
-	(*HoldOperation)(nil),         // 17: fanfare.events.v1.HoldOperation
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*LedgerRules)(nil),           // 11: fanfare.events.v1.LedgerRules
+	(*RewardRules)(nil),           // 12: fanfare.events.v1.RewardRules
+	(*PlayRules)(nil),             // 13: fanfare.events.v1.PlayRules
+	(*TipRules)(nil),              // 14: fanfare.events.v1.TipRules
+	(*SubscriptionRules)(nil),     // 15: fanfare.events.v1.SubscriptionRules
+	(*ChainRules)(nil),            // 16: fanfare.events.v1.ChainRules
+	(*EscrowRules)(nil),           // 17: fanfare.events.v1.EscrowRules
+	(*HoldOperation)(nil),         // 18: fanfare.events.v1.HoldOperation
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_fanfare_events_v1_common_proto_depIdxs = []int32{
 	0,  // 0: fanfare.events.v1.Posting.kind:type_name -> fanfare.events.v1.PostingKind
@@ -1672,32 +1742,33 @@ var file_fanfare_events_v1_common_proto_depIdxs = []int32{
 	9,  // 6: fanfare.events.v1.Policy.assets:type_name -> fanfare.events.v1.AssetSpec
 	4,  // 7: fanfare.events.v1.Policy.fan_supply_cap:type_name -> fanfare.events.v1.Money
 	4,  // 8: fanfare.events.v1.Policy.promotional_credit:type_name -> fanfare.events.v1.Money
-	11, // 9: fanfare.events.v1.Policy.rewards:type_name -> fanfare.events.v1.RewardRules
-	12, // 10: fanfare.events.v1.Policy.plays:type_name -> fanfare.events.v1.PlayRules
-	13, // 11: fanfare.events.v1.Policy.tips:type_name -> fanfare.events.v1.TipRules
-	14, // 12: fanfare.events.v1.Policy.subscriptions:type_name -> fanfare.events.v1.SubscriptionRules
-	15, // 13: fanfare.events.v1.Policy.chains:type_name -> fanfare.events.v1.ChainRules
-	16, // 14: fanfare.events.v1.Policy.escrow:type_name -> fanfare.events.v1.EscrowRules
-	4,  // 15: fanfare.events.v1.RewardRules.discovery_listener_reward:type_name -> fanfare.events.v1.Money
-	4,  // 16: fanfare.events.v1.RewardRules.discovery_node_reward:type_name -> fanfare.events.v1.Money
-	4,  // 17: fanfare.events.v1.RewardRules.discovery_escrow_reward:type_name -> fanfare.events.v1.Money
-	4,  // 18: fanfare.events.v1.RewardRules.standard_artist_reward:type_name -> fanfare.events.v1.Money
-	4,  // 19: fanfare.events.v1.RewardRules.standard_node_reward:type_name -> fanfare.events.v1.Money
-	4,  // 20: fanfare.events.v1.RewardRules.burn_floor:type_name -> fanfare.events.v1.Money
-	4,  // 21: fanfare.events.v1.RewardRules.burn_ceiling:type_name -> fanfare.events.v1.Money
-	4,  // 22: fanfare.events.v1.RewardRules.burn_max:type_name -> fanfare.events.v1.Money
-	4,  // 23: fanfare.events.v1.TipRules.minimum_tip:type_name -> fanfare.events.v1.Money
-	4,  // 24: fanfare.events.v1.TipRules.thumbs_up_default:type_name -> fanfare.events.v1.Money
-	4,  // 25: fanfare.events.v1.TipRules.auto_tip_amount:type_name -> fanfare.events.v1.Money
-	4,  // 26: fanfare.events.v1.TipRules.auto_tip_monthly_budget:type_name -> fanfare.events.v1.Money
-	4,  // 27: fanfare.events.v1.SubscriptionRules.default_monthly:type_name -> fanfare.events.v1.Money
-	3,  // 28: fanfare.events.v1.HoldOperation.op:type_name -> fanfare.events.v1.HoldOperation.Op
-	18, // 29: fanfare.events.v1.HoldOperation.expires_at:type_name -> google.protobuf.Timestamp
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	12, // 9: fanfare.events.v1.Policy.rewards:type_name -> fanfare.events.v1.RewardRules
+	13, // 10: fanfare.events.v1.Policy.plays:type_name -> fanfare.events.v1.PlayRules
+	14, // 11: fanfare.events.v1.Policy.tips:type_name -> fanfare.events.v1.TipRules
+	15, // 12: fanfare.events.v1.Policy.subscriptions:type_name -> fanfare.events.v1.SubscriptionRules
+	16, // 13: fanfare.events.v1.Policy.chains:type_name -> fanfare.events.v1.ChainRules
+	17, // 14: fanfare.events.v1.Policy.escrow:type_name -> fanfare.events.v1.EscrowRules
+	11, // 15: fanfare.events.v1.Policy.ledger:type_name -> fanfare.events.v1.LedgerRules
+	4,  // 16: fanfare.events.v1.RewardRules.discovery_listener_reward:type_name -> fanfare.events.v1.Money
+	4,  // 17: fanfare.events.v1.RewardRules.discovery_node_reward:type_name -> fanfare.events.v1.Money
+	4,  // 18: fanfare.events.v1.RewardRules.discovery_escrow_reward:type_name -> fanfare.events.v1.Money
+	4,  // 19: fanfare.events.v1.RewardRules.standard_artist_reward:type_name -> fanfare.events.v1.Money
+	4,  // 20: fanfare.events.v1.RewardRules.standard_node_reward:type_name -> fanfare.events.v1.Money
+	4,  // 21: fanfare.events.v1.RewardRules.burn_floor:type_name -> fanfare.events.v1.Money
+	4,  // 22: fanfare.events.v1.RewardRules.burn_ceiling:type_name -> fanfare.events.v1.Money
+	4,  // 23: fanfare.events.v1.RewardRules.burn_max:type_name -> fanfare.events.v1.Money
+	4,  // 24: fanfare.events.v1.TipRules.minimum_tip:type_name -> fanfare.events.v1.Money
+	4,  // 25: fanfare.events.v1.TipRules.thumbs_up_default:type_name -> fanfare.events.v1.Money
+	4,  // 26: fanfare.events.v1.TipRules.auto_tip_amount:type_name -> fanfare.events.v1.Money
+	4,  // 27: fanfare.events.v1.TipRules.auto_tip_monthly_budget:type_name -> fanfare.events.v1.Money
+	4,  // 28: fanfare.events.v1.SubscriptionRules.default_monthly:type_name -> fanfare.events.v1.Money
+	3,  // 29: fanfare.events.v1.HoldOperation.op:type_name -> fanfare.events.v1.HoldOperation.Op
+	19, // 30: fanfare.events.v1.HoldOperation.expires_at:type_name -> google.protobuf.Timestamp
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_common_proto_init() }
@@ -1711,7 +1782,7 @@ func file_fanfare_events_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_common_proto_rawDesc), len(file_fanfare_events_v1_common_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
