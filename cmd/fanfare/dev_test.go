@@ -214,7 +214,7 @@ func TestBenchPrintsJSONLastLine(t *testing.T) {
 	}
 	num := func(fig, key string) float64 { v, _ := res.Figures[fig][key].(float64); return v }
 	if res.Scenario != "eventstore" || num("append_batch_100", "events_per_sec") <= 0 || num("read_all_client_1_readers", "events") <= 0 ||
-		num("read_all_client_4_readers", "events") != num("read_all_client_1_readers", "events") || num("read_all_server_wire", "events_per_sec") <= 0 {
+		num("read_all_client_4_readers", "events") != num("read_all_client_1_readers", "events") || num("read_all_server_wire_1_readers", "events_per_sec") <= 0 {
 		t.Fatalf("figures missing: %+v", res)
 	}
 }

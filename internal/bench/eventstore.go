@@ -105,15 +105,45 @@ func eventStoreScenario(ctx context.Context, o Options) (*Result, error) {
 	// frames counted but not decoded, so the client's protobuf decoding
 	// (the official client's cost, not the store's) is left out.
 	if o.EventStoreURL == "" {
-		start := time.Now()
-		read, bytes, err := readAllWire(ctx, addrOf(url))
+		head, err := lastPosition(ctx, client)
 		if err != nil {
-			return nil, fmt.Errorf("wire read $all: %w", err)
+			return nil, err
 		}
-		el := time.Since(start)
-		rate := float64(read) / el.Seconds()
-		o.Log("read $all, server wire rate (frames not decoded): %d events, %d MB in %s, %.0f events/s", read, bytes>>20, el.Round(time.Millisecond), rate)
-		res.Figures["read_all_server_wire"] = map[string]any{"events": read, "bytes": bytes, "seconds": round1(el.Seconds()*1000) / 1000, "events_per_sec": round1(rate)}
+		var start time.Time
+		var read int
+		var el time.Duration
+		var rate float64
+		for _, readers := range []int{1, 2} {
+			start = time.Now()
+			var mu sync.Mutex
+			var bytes int64
+			read = 0
+			var wg sync.WaitGroup
+			var firstErr error
+			step := head/uint64(readers) + 1
+			for i := 0; i < readers; i++ {
+				wg.Add(1)
+				go func(from uint64) {
+					defer wg.Done()
+					n, b, err := readAllWire(ctx, addrOf(url), from, step)
+					mu.Lock()
+					defer mu.Unlock()
+					read += n
+					bytes += b
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+				}(uint64(i)*step + 1) // positions start at 1: reader i reads [i·step+1, (i+1)·step]
+			}
+			wg.Wait()
+			if firstErr != nil {
+				return nil, fmt.Errorf("wire read $all: %w", firstErr)
+			}
+			el = time.Since(start)
+			rate = float64(read) / el.Seconds()
+			o.Log("read $all, server wire rate (frames not decoded), %d reader(s): %d events, %d MB in %s, %.0f events/s", readers, read, bytes>>20, el.Round(time.Millisecond), rate)
+			res.Figures[fmt.Sprintf("read_all_server_wire_%d_readers", readers)] = map[string]any{"events": read, "bytes": bytes, "seconds": round1(el.Seconds()*1000) / 1000, "events_per_sec": round1(rate)}
+		}
 
 		// The storage engine's own scan of $all, in process, no gRPC.
 		start = time.Now()
@@ -265,7 +295,9 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
-func readAllWire(ctx context.Context, addr string) (int, int64, error) {
+// readAllWire reads count events of $all from position from over a plain
+// gRPC stream, counting frames without decoding them.
+func readAllWire(ctx context.Context, addr string, from, count uint64) (int, int64, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 	if err != nil {
@@ -273,8 +305,9 @@ func readAllWire(ctx context.Context, addr string) (int, int64, error) {
 	}
 	defer conn.Close()
 	req := &api.ReadReq{Options: &api.ReadReq_Options{
-		StreamOption: &api.ReadReq_Options_All{All: &api.ReadReq_Options_AllOptions{AllOption: &api.ReadReq_Options_AllOptions_Start{Start: &shared.Empty{}}}},
-		CountOption:  &api.ReadReq_Options_Count{Count: 1 << 62},
+		StreamOption: &api.ReadReq_Options_All{All: &api.ReadReq_Options_AllOptions{AllOption: &api.ReadReq_Options_AllOptions_Position{
+			Position: &api.ReadReq_Options_Position{CommitPosition: from, PreparePosition: from}}}},
+		CountOption:  &api.ReadReq_Options_Count{Count: count},
 		FilterOption: &api.ReadReq_Options_NoFilter{NoFilter: &shared.Empty{}},
 		UuidOption:   &api.ReadReq_Options_UUIDOption{Content: &api.ReadReq_Options_UUIDOption_Structured{Structured: &shared.Empty{}}},
 	}}
