@@ -30,7 +30,8 @@ func TestReactionIDIsAFixedUUIDv5(t *testing.T) {
 func TestReactionIDDependsOnConsumerAndSource(t *testing.T) {
 	a := uuid.MustParse("0b5f7a8e-3c2d-4e1f-9a6b-7c8d9e0f1a2b")
 	b := uuid.MustParse("1b5f7a8e-3c2d-4e1f-9a6b-7c8d9e0f1a2b")
-	if events.ReactionID("royalty", a) != events.ReactionID("royalty", a) {
+	first, second := events.ReactionID("royalty", a), events.ReactionID("royalty", a)
+	if first != second {
 		t.Fatal("same consumer and source gave different ids")
 	}
 	ids := map[uuid.UUID]string{}

@@ -244,10 +244,10 @@ func TestKill9ExactlyOnceReactions(t *testing.T) {
 	b = start(t, "reactor", env)
 	waitFor("more sources", requested, 5000)
 	a.kill9(t)
-	a = start(t, "appender", env)
+	start(t, "appender", env) // runs to the end; cleanup stops it
 	waitFor("more reactions", confirmed, 4000)
 	b.kill9(t)
-	b = start(t, "reactor", env)
+	start(t, "reactor", env)
 
 	waitFor("every reaction", confirmed, sources)
 	time.Sleep(2 * time.Second) // room for a duplicate to show up

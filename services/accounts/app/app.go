@@ -43,15 +43,6 @@ func caller(ctx context.Context) (identity.Identity, error) {
 	return id, nil
 }
 
-// accountOf parses an account id and returns it with its asset.
-func accountOf(id string) (domain.AccountID, error) {
-	aid, err := domain.ParseAccountID(id)
-	if err != nil {
-		return aid, err
-	}
-	return aid, nil
-}
-
 // mayRead: the owner of a wallet, or finance and auditors for any account.
 func mayRead(who identity.Identity, aid domain.AccountID) error {
 	if who.Has(identity.RoleFinance) || who.Has(identity.RoleAuditor) {

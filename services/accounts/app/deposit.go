@@ -30,7 +30,7 @@ func ownWallet(ctx context.Context, account string) (identity.Identity, domain.A
 	if err != nil {
 		return who, domain.AccountID{}, err
 	}
-	aid, err := accountOf(account)
+	aid, err := domain.ParseAccountID(account)
 	if err != nil {
 		return who, aid, err
 	}

@@ -14,7 +14,7 @@ func (a *App) Balance(ctx context.Context, account, asset string) (string, domai
 	if err != nil {
 		return "", domain.Balance{}, err
 	}
-	aid, err := accountOf(account)
+	aid, err := domain.ParseAccountID(account)
 	if err != nil {
 		return "", domain.Balance{}, err
 	}
@@ -58,7 +58,7 @@ func (a *App) Statement(ctx context.Context, account, asset string, size int, cu
 	if err != nil {
 		return "", nil, "", err
 	}
-	aid, err := accountOf(account)
+	aid, err := domain.ParseAccountID(account)
 	if err != nil {
 		return "", nil, "", err
 	}

@@ -29,7 +29,6 @@ func benchBook(b *testing.B) (*domain.Book, []string) {
 // the measurement covers Apply only.
 type benchIDs struct {
 	chunk []string
-	next  int
 }
 
 func (g *benchIDs) id(b *testing.B, i int) string {
