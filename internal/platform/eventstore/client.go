@@ -12,6 +12,9 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 )
 
+// discoverAttempts × the 100 ms discovery interval ≈ one minute of retrying.
+const discoverAttempts = 600
+
 // Connect opens a client for an esdb:// connection string. The client's own
 // log lines go to slog at debug level: it logs every expected refusal (a
 // wrong expected version) as an error, and every error it logs also reaches
@@ -20,6 +23,14 @@ func Connect(url string) (*esdb.Client, error) {
 	cfg, err := esdb.ParseConnectionString(url)
 	if err != nil {
 		return nil, fmt.Errorf("event store url %q: %w", url, err)
+	}
+	// The client gives up for good once one discovery round fails (10
+	// attempts, 100 ms apart by default): its connection goroutine exits,
+	// later calls fail with "connection closed", and calls that were in
+	// flight block forever asking it to reconnect. A store restart takes
+	// longer than a second, so keep discovering for about a minute.
+	if cfg.MaxDiscoverAttempts < discoverAttempts {
+		cfg.MaxDiscoverAttempts = discoverAttempts
 	}
 	cfg.Logger = func(level esdb.LogLevel, format string, args ...interface{}) {
 		slog.Debug("eventstore client: "+fmt.Sprintf(format, args...), "level", level)
