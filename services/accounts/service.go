@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("accounts: statements of %s: %w", asset, err)
 		}
 		wc := cfg.Writer
-		wc.OnBatch = func(b *eventsv1.BookBatchAppended, _ []adapters.Applied) { a.Statements.Apply(b) }
+		wc.OnBatch = a.Statements.Apply
 		w, err := adapters.OpenBookWriter(ctx, cfg.Store, asset, cfg.Policy, wc)
 		if err != nil {
 			return nil, err

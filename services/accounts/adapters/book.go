@@ -41,13 +41,7 @@ type WriterConfig struct {
 	SnapshotEvery int
 	// OnBatch, when set, sees every appended batch (projections), in order,
 	// on the writer goroutine.
-	OnBatch func(*eventsv1.BookBatchAppended, []Applied)
-}
-
-// Applied is one command of a batch as the writer decided it.
-type Applied struct {
-	Request *domain.Request // nil for opens and expiries
-	Outcome domain.Outcome
+	OnBatch func(*eventsv1.BookBatchAppended)
 }
 
 // BookWriter is the single writer of one asset's book. It keeps the book in
@@ -288,7 +282,6 @@ func (w *BookWriter) drain(err error) {
 // (fenced) or rebuilds the book from the store before going on.
 func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 	replies := make([]reply, len(batch))
-	applied := make([]Applied, len(batch))
 	ev := &eventsv1.BookBatchAppended{Asset: w.asset, Entries: make([]*eventsv1.BookBatchAppended_Entry, 0, len(batch))}
 	w.mu.Lock()
 	policy := w.book.Policy()
@@ -321,7 +314,6 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 		case cmdRequest:
 			out := w.book.Apply(c.req)
 			replies[i] = reply{outcome: out}
-			applied[i] = Applied{Request: &c.req, Outcome: out}
 			if !out.Replayed {
 				ev.Entries = append(ev.Entries, decisionEntry(&c.req, out))
 			}
@@ -338,7 +330,7 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 		}
 		b := &eventsv1.BookBatchAppended{Asset: w.asset, Entries: chunk}
 		chunk, size = nil, 0
-		return w.append(ctx, b, policy, applied)
+		return w.append(ctx, b, policy)
 	}
 	for _, e := range ev.Entries {
 		n := proto.Size(e)
@@ -365,7 +357,7 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 // maxBatchBytes bounds one appended batch event.
 const maxBatchBytes = 512 << 10
 
-func (w *BookWriter) append(ctx context.Context, b *eventsv1.BookBatchAppended, policy domain.Policy, applied []Applied) error {
+func (w *BookWriter) append(ctx context.Context, b *eventsv1.BookBatchAppended, policy domain.Policy) error {
 	ctx = eventstore.WithCause(ctx, eventstore.Cause{PolicyVersion: policy.Version})
 	if _, err := w.store.Append(ctx, BookStream(w.asset), expected(w.rev), eventstore.Pending{ID: uuid.New(), Message: b}); err != nil {
 		return err
@@ -375,7 +367,7 @@ func (w *BookWriter) append(ctx context.Context, b *eventsv1.BookBatchAppended, 
 	w.mu.Unlock()
 	w.batches++
 	if w.cfg.OnBatch != nil {
-		w.cfg.OnBatch(b, applied)
+		w.cfg.OnBatch(b)
 	}
 	if w.batches%w.cfg.SnapshotEvery == 0 {
 		w.snapshot(ctx)
@@ -409,19 +401,32 @@ func expected(rev int64) esdb.ExpectedRevision {
 }
 
 func (w *BookWriter) submit(ctx context.Context, c *command) reply {
+	if err := w.enqueue(ctx, c); err != nil {
+		return reply{err: err}
+	}
+	return w.await(ctx, c)
+}
+
+// enqueue hands a command to the writer.
+func (w *BookWriter) enqueue(ctx context.Context, c *command) error {
 	c.reply = make(chan reply, 1)
 	select {
 	case <-w.done:
-		return reply{err: w.stopped()}
+		return w.stopped()
 	default:
 	}
 	select {
 	case w.cmds <- c:
+		return nil
 	case <-w.done:
-		return reply{err: w.stopped()}
+		return w.stopped()
 	case <-ctx.Done():
-		return reply{err: ctx.Err()}
+		return ctx.Err()
 	}
+}
+
+// await waits for an enqueued command's answer.
+func (w *BookWriter) await(ctx context.Context, c *command) reply {
 	select {
 	case r := <-c.reply:
 		return r
@@ -487,37 +492,18 @@ func (w *BookWriter) Asset() string { return w.asset }
 func (w *BookWriter) ApplyAll(ctx context.Context, reqs []domain.Request) ([]domain.Outcome, error) {
 	cmds := make([]*command, len(reqs))
 	for i := range reqs {
-		c := &command{kind: cmdRequest, req: reqs[i], reply: make(chan reply, 1)}
-		select {
-		case w.cmds <- c:
-		case <-w.done:
-			return nil, w.stopped()
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		cmds[i] = &command{kind: cmdRequest, req: reqs[i]}
+		if err := w.enqueue(ctx, cmds[i]); err != nil {
+			return nil, err
 		}
-		cmds[i] = c
 	}
 	outs := make([]domain.Outcome, len(reqs))
 	for i, c := range cmds {
-		select {
-		case r := <-c.reply:
-			if r.err != nil {
-				return nil, r.err
-			}
-			outs[i] = r.outcome
-		case <-w.done:
-			select {
-			case r := <-c.reply:
-				if r.err != nil {
-					return nil, r.err
-				}
-				outs[i] = r.outcome
-			default:
-				return nil, w.stopped()
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		r := w.await(ctx, c)
+		if r.err != nil {
+			return nil, r.err
 		}
+		outs[i] = r.outcome
 	}
 	return outs, nil
 }
