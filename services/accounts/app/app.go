@@ -70,8 +70,8 @@ func (a *App) parseAmount(asset, s string) (money.Amount, error) {
 	return amt, nil
 }
 
-// requestID checks a client-supplied request id.
-func requestID(id string) error {
+// checkRequestID checks a client-supplied request id.
+func checkRequestID(id string) error {
 	if id == "" || len(id) > 128 {
 		return apperr.New(apperr.InvalidInput, "request_id is required (1..128 characters)")
 	}

@@ -42,8 +42,8 @@ func ownWallet(ctx context.Context, account string) (identity.Identity, domain.A
 
 // RequestDeposit records a deposit (its id is the request id) and returns
 // the rail's instructions. Nothing moves until finance confirms it.
-func (a *App) RequestDeposit(ctx context.Context, requestID_, account, amount, railName string) (DepositStarted, error) {
-	if err := requestID(requestID_); err != nil {
+func (a *App) RequestDeposit(ctx context.Context, requestID, account, amount, railName string) (DepositStarted, error) {
+	if err := checkRequestID(requestID); err != nil {
 		return DepositStarted{}, err
 	}
 	_, aid, err := ownWallet(ctx, account)
@@ -58,21 +58,21 @@ func (a *App) RequestDeposit(ctx context.Context, requestID_, account, amount, r
 	if err != nil {
 		return DepositStarted{}, err
 	}
-	instr, ref := rail.DepositInstructions(requestID_, amt)
-	err = a.Transfers.Update(ctx, requestID_, func(t *domain.Transfer) error {
+	instr, ref := rail.DepositInstructions(requestID, amt)
+	err = a.Transfers.Update(ctx, requestID, func(t *domain.Transfer) error {
 		return t.RequestDeposit(account, aid.Asset, amt.Units(), rail.Name(), ref)
 	})
 	if err != nil {
 		return DepositStarted{}, err
 	}
-	return DepositStarted{ID: requestID_, Instructions: instr, Reference: ref}, nil
+	return DepositStarted{ID: requestID, Instructions: instr, Reference: ref}, nil
 }
 
 // ConfirmDeposit (finance) credits a requested deposit from its rail.
 // Repeating it returns the same transaction; a crash between the credit and
 // the confirmation is healed by the repeat, as the credit's id is fixed.
-func (a *App) ConfirmDeposit(ctx context.Context, requestID_, depositID, railRef string) (string, error) {
-	who, t, done, err := a.closing(ctx, requestID_, depositID, false, false)
+func (a *App) ConfirmDeposit(ctx context.Context, requestID, depositID, railRef string) (string, error) {
+	who, t, done, err := a.closing(ctx, requestID, depositID, false, false)
 	if err != nil || done {
 		return t.Transaction, err
 	}
@@ -88,13 +88,13 @@ func (a *App) ConfirmDeposit(ctx context.Context, requestID_, depositID, railRef
 // closing is the common start of finance closing a transfer: the caller
 // must be finance, the transfer must exist and be open (done: it was
 // already closed the same way, which a repeat reports as success).
-func (a *App) closing(ctx context.Context, requestID_, id string, withdrawal, reject bool) (identity.Identity, *domain.Transfer, bool, error) {
+func (a *App) closing(ctx context.Context, requestID, id string, withdrawal, reject bool) (identity.Identity, *domain.Transfer, bool, error) {
 	who, err := caller(ctx)
 	if err == nil {
 		err = requireRole(who, identity.RoleFinance)
 	}
 	if err == nil {
-		err = requestID(requestID_)
+		err = checkRequestID(requestID)
 	}
 	if err != nil {
 		return who, &domain.Transfer{}, false, err

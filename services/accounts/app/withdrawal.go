@@ -8,8 +8,8 @@ import (
 
 // RequestWithdrawal holds the amount on the caller's wallet (so it cannot be
 // spent twice) and records the withdrawal for finance.
-func (a *App) RequestWithdrawal(ctx context.Context, requestID_, account, amount, railName, destination string) (string, string, error) {
-	if err := requestID(requestID_); err != nil {
+func (a *App) RequestWithdrawal(ctx context.Context, requestID, account, amount, railName, destination string) (string, string, error) {
+	if err := checkRequestID(requestID); err != nil {
 		return "", "", err
 	}
 	who, aid, err := ownWallet(ctx, account)
@@ -25,37 +25,37 @@ func (a *App) RequestWithdrawal(ctx context.Context, requestID_, account, amount
 		return "", "", err
 	}
 	// Check the request id before holding anything under it.
-	t, _, err := a.Transfers.Load(ctx, requestID_)
+	t, _, err := a.Transfers.Load(ctx, requestID)
 	if err != nil {
 		return "", "", err
 	}
-	hold := "withdrawal:" + requestID_
+	hold := "withdrawal:" + requestID
 	if err := t.RequestWithdrawal(account, aid.Asset, amt.Units(), rail.Name(), destination, hold); err != nil {
 		return "", "", err
 	}
-	if _, err := a.apply(ctx, domain.Request{ID: hold, Asset: aid.Asset, Kind: domain.KindWithdrawal, RequestedBy: who.ID, Memo: "withdrawal " + requestID_,
+	if _, err := a.apply(ctx, domain.Request{ID: hold, Asset: aid.Asset, Kind: domain.KindWithdrawal, RequestedBy: who.ID, Memo: "withdrawal " + requestID,
 		Holds: []domain.HoldOp{{Kind: domain.HoldPlace, HoldID: hold, Account: account, Amount: amt.Units()}}}); err != nil {
 		return "", "", err
 	}
-	err = a.Transfers.Update(ctx, requestID_, func(t *domain.Transfer) error {
+	err = a.Transfers.Update(ctx, requestID, func(t *domain.Transfer) error {
 		return t.RequestWithdrawal(account, aid.Asset, amt.Units(), rail.Name(), destination, hold)
 	})
-	return requestID_, hold, err
+	return requestID, hold, err
 }
 
 // SettleWithdrawal (finance) captures the hold to the rail's account.
-func (a *App) SettleWithdrawal(ctx context.Context, requestID_, withdrawalID, railRef string) (string, error) {
-	return a.closeWithdrawal(ctx, requestID_, withdrawalID, false, railRef)
+func (a *App) SettleWithdrawal(ctx context.Context, requestID, withdrawalID, railRef string) (string, error) {
+	return a.closeWithdrawal(ctx, requestID, withdrawalID, false, railRef)
 }
 
 // RejectWithdrawal (finance) voids the hold; nothing leaves.
-func (a *App) RejectWithdrawal(ctx context.Context, requestID_, withdrawalID, reason string) error {
-	_, err := a.closeWithdrawal(ctx, requestID_, withdrawalID, true, reason)
+func (a *App) RejectWithdrawal(ctx context.Context, requestID, withdrawalID, reason string) error {
+	_, err := a.closeWithdrawal(ctx, requestID, withdrawalID, true, reason)
 	return err
 }
 
-func (a *App) closeWithdrawal(ctx context.Context, requestID_, id string, reject bool, note string) (string, error) {
-	who, t, done, err := a.closing(ctx, requestID_, id, true, reject)
+func (a *App) closeWithdrawal(ctx context.Context, requestID, id string, reject bool, note string) (string, error) {
+	who, t, done, err := a.closing(ctx, requestID, id, true, reject)
 	if err != nil || done {
 		return t.Transaction, err
 	}
