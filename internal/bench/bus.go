@@ -10,7 +10,6 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 )
@@ -29,16 +28,10 @@ func busScenario(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer st.Close()
-	store, broker := st.store, st.broker
+	store, broker, pub := st.store, st.broker, st.pub
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		return nil, err
-	}
-	defer pub.Close()
-	go forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
 
 	// The consumer: the same router and processor wiring every service uses.
 	var handled atomic.Int64

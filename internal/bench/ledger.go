@@ -9,8 +9,6 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
-	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
@@ -43,12 +41,6 @@ func ledgerScenario(ctx context.Context, o Options) (*Result, error) {
 	}
 	svcDone := make(chan error, 1)
 	go func() { svcDone <- svc.Run(ctx) }()
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		return nil, err
-	}
-	defer pub.Close()
-	go forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
 
 	book := svc.App.Books["USD"]
 	const wallets = 1000

@@ -12,12 +12,14 @@ import (
 
 // stack is the embedded infrastructure a scenario runs on: an event store
 // and a broker (both fsync'd) in a temporary directory, with Fanfare's
-// topics created.
+// topics created and the forwarder running.
 type stack struct {
 	dir    string
 	srv    *eventstored.Server
 	broker *kafka.Broker
 	store  *eventstore.Store
+	pub    *kafka.Publisher
+	cancel context.CancelFunc
 }
 
 func startStack(ctx context.Context, name string) (*stack, error) {
@@ -44,11 +46,24 @@ func startStack(ctx context.Context, name string) (*stack, error) {
 		return nil, err
 	}
 	st.store = eventstore.NewStore(client)
+	if st.pub, err = kafka.NewPublisher(kafka.PublisherConfig{Brokers: st.broker.Brokers()}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	st.cancel = cancel
+	go forwarder.Run(fctx, forwarder.Config{Store: st.store, Publisher: st.pub})
 	return st, nil
 }
 
 // Close stops everything and removes the data.
 func (st *stack) Close() {
+	if st.cancel != nil {
+		st.cancel()
+	}
+	if st.pub != nil {
+		st.pub.Close()
+	}
 	if st.store != nil {
 		st.store.Client.Close()
 	}
