@@ -70,15 +70,7 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.WithLogger(kgoLogger{logger}),
 	}
-	if cfg.SessionTimeout > 0 {
-		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
-	}
-	if cfg.HeartbeatInterval > 0 {
-		opts = append(opts, kgo.HeartbeatInterval(cfg.HeartbeatInterval))
-	}
-	if cfg.RebalanceTimeout > 0 {
-		opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
-	}
+	opts = append(opts, groupTimings(cfg.SessionTimeout, cfg.HeartbeatInterval, cfg.RebalanceTimeout)...)
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}

@@ -310,15 +310,7 @@ func (sub *subscription) clientOptions() []kgo.Opt {
 				sub.forget(lost[sub.topic])
 			}),
 		)
-		if cfg.SessionTimeout > 0 {
-			opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
-		}
-		if cfg.HeartbeatInterval > 0 {
-			opts = append(opts, kgo.HeartbeatInterval(cfg.HeartbeatInterval))
-		}
-		if cfg.RebalanceTimeout > 0 {
-			opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
-		}
+		opts = append(opts, groupTimings(cfg.SessionTimeout, cfg.HeartbeatInterval, cfg.RebalanceTimeout)...)
 	}
 	return append(opts, cfg.ClientOptions...)
 }
@@ -581,4 +573,20 @@ func (sub *subscription) commit() {
 		}
 	}
 	sub.mu.Unlock()
+}
+
+// groupTimings are the consumer-group membership options that are set
+// (kgo's defaults where zero), for every group consumer here.
+func groupTimings(session, heartbeat, rebalance time.Duration) []kgo.Opt {
+	var opts []kgo.Opt
+	if session > 0 {
+		opts = append(opts, kgo.SessionTimeout(session))
+	}
+	if heartbeat > 0 {
+		opts = append(opts, kgo.HeartbeatInterval(heartbeat))
+	}
+	if rebalance > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(rebalance))
+	}
+	return opts
 }
