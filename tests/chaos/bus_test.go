@@ -160,6 +160,24 @@ func runReactor() {
 	}
 }
 
+// infra starts the event store and the broker (both persisted) that the
+// test's processes share, creates Fanfare's topics, and returns the
+// environment that points child processes at them.
+func infra(t *testing.T) (*eventstored.Server, *kafka.Broker, context.Context, []string) {
+	srv, err := eventstored.Start(eventstored.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	broker := kafkatest.NewBrokerWith(t, kafka.BrokerConfig{DataDir: t.TempDir()})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	if err := kafka.EnsureTopics(ctx, broker.Brokers(), forwarder.Topics(), 12); err != nil {
+		t.Fatal(err)
+	}
+	return srv, broker, ctx, []string{esEnv + "=" + srv.URL(), brokersEnv + "=" + strings.Join(broker.Brokers(), ",")}
+}
+
 type child struct {
 	role string
 	cmd  *exec.Cmd
@@ -188,18 +206,7 @@ func (c *child) kill9(t *testing.T) {
 // reaction each. Each process is killed with SIGKILL twice mid-run and
 // restarted. In the end every source event has exactly one reaction.
 func TestKill9ExactlyOnceReactions(t *testing.T) {
-	srv, err := eventstored.Start(eventstored.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	broker := kafkatest.NewBrokerWith(t, kafka.BrokerConfig{DataDir: t.TempDir()})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	if err := kafka.EnsureTopics(ctx, broker.Brokers(), forwarder.Topics(), 12); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{esEnv + "=" + srv.URL(), brokersEnv + "=" + strings.Join(broker.Brokers(), ",")}
+	srv, _, ctx, env := infra(t)
 
 	es, err := eventstore.Connect(srv.URL())
 	if err != nil {

@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
-	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -58,17 +56,7 @@ func runAccounts() {
 // negative, and a book rebuilt from the log matches one recovered from
 // snapshot plus tail.
 func TestKill9AccountsWhileTransfersFlow(t *testing.T) {
-	srv, err := eventstored.Start(eventstored.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	broker := kafkatest.NewBrokerWith(t, kafka.BrokerConfig{DataDir: t.TempDir()})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	if err := kafka.EnsureTopics(ctx, broker.Brokers(), forwarder.Topics(), 12); err != nil {
-		t.Fatal(err)
-	}
+	srv, broker, ctx, env := infra(t)
 	client, err := eventstore.Connect(srv.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +70,6 @@ func TestKill9AccountsWhileTransfersFlow(t *testing.T) {
 	defer pub.Close()
 	fwdErr := make(chan error, 1)
 	go func() { fwdErr <- forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub}) }()
-	env := []string{esEnv + "=" + srv.URL(), brokersEnv + "=" + broker.Brokers()[0]}
 
 	request := func(id, debit, credit string, amount int64) eventstore.Pending {
 		r := domain.Request{ID: id, Asset: "USD", Kind: domain.KindTip, RequestedBy: "chaos",
