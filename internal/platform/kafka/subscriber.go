@@ -378,11 +378,11 @@ func (sub *subscription) run() {
 			continue
 		}
 
-		// A rebalance signaled before this poll has already happened.
-		select {
-		case <-sub.rebalance:
-		default:
-		}
+		// A pending rebalance signal is kept even if it may be stale: kgo
+		// sends it from a goroutine, so it can arrive after this poll
+		// started blocking the rebalance, and dropping it would deliver
+		// the poll to a reader that may never come while the group waits.
+		// A stale one costs only a rewind and a re-poll.
 
 		leftovers := sub.process(fetches)
 		if sub.group {
