@@ -5,6 +5,7 @@
 //	fanfare kafka      the embedded Kafka-protocol broker on its own
 //	fanfare bench      a named benchmark scenario
 //	fanfare token      a signed identity for calling services directly (development)
+//	fanfare referral   extend referral tokens offline (distributors)
 //
 // Run `fanfare <command> -h` for a command's flags.
 package main
@@ -33,6 +34,7 @@ var commands = []command{
 	{"kafka", "run the embedded Kafka-protocol broker with Fanfare's topics", runKafka},
 	{"bench", "run a benchmark scenario and print its figures", runBench},
 	{"token", "print a signed internal identity for calling services in development", runToken},
+	{"referral", "extend referral tokens offline (distributors)", runReferral},
 }
 
 func usage(w io.Writer) {

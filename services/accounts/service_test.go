@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -60,17 +59,8 @@ func start(t *testing.T, store *eventstore.Store, key ed25519.PrivateKey) *harne
 
 // as is a client that calls with a signed identity.
 func (h *harness) as(id string, roles ...string) accountsv1connect.AccountsServiceClient {
-	tok, err := identity.Sign(h.key, identity.Identity{ID: id, Roles: roles}, time.Minute, time.Now())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return accountsv1connect.NewAccountsServiceClient(http.DefaultClient, h.url, connect.WithInterceptors(connect.UnaryInterceptorFunc(
-		func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set(identity.Header, tok)
-				return next(ctx, req)
-			}
-		})))
+	return accountsv1connect.NewAccountsServiceClient(http.DefaultClient, h.url,
+		connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
 }
 
 func code(err error) connect.Code {

@@ -124,37 +124,16 @@ func runReactor() {
 	ctx := untilSignal()
 	store := mustStore()
 	repo := eventstore.NewRepository(store, "deposit", func(string) *proofDeposit { return &proofDeposit{} }, eventstore.RepositoryOptions{Retries: 10})
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers()})
-	if err != nil {
-		panic(err)
-	}
-	router, err := kafka.NewRouter(kafka.RouterConfig{}, pub)
-	if err != nil {
-		panic(err)
-	}
-	proc, err := kafka.NewEventGroupProcessor(router, kafka.ProcessorConfig{
-		Brokers: brokers(),
-		// A killed member holds its partitions until its session times
-		// out: keep that short so the restarted one takes over soon.
-		Subscriber: kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
-	})
-	if err != nil {
-		panic(err)
-	}
-	err = proc.AddHandlersGroup(consumer, cqrs.NewGroupEventHandler(func(ctx context.Context, e *eventsv1.DepositRequested) error {
-		src, ok := kafka.SourceEvent(ctx)
-		if !ok {
-			return fmt.Errorf("no source event")
-		}
+	// A killed member holds its partitions until its session times out:
+	// keep that short so the restarted one takes over soon.
+	sub := kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond}
+	react := kafka.Reaction(func(ctx context.Context, src events.Envelope, e *eventsv1.DepositRequested) error {
 		return repo.React(ctx, e.DepositId, consumer, src, func(d *proofDeposit) error {
 			d.Record(&eventsv1.DepositConfirmed{DepositId: e.DepositId, ConfirmedBy: consumer})
 			return nil
 		})
-	}))
-	if err != nil {
-		panic(err)
-	}
-	if err := router.Run(ctx); err != nil && ctx.Err() == nil {
+	})
+	if err := kafka.RunGroups(ctx, brokers(), sub, kafka.HandlerGroup{Name: consumer, Handlers: []cqrs.GroupEventHandler{react}}); err != nil {
 		fmt.Fprintln(os.Stderr, "router:", err)
 		os.Exit(3)
 	}

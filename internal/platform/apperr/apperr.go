@@ -93,3 +93,11 @@ func Interceptor() connect.UnaryInterceptorFunc {
 		}
 	}
 }
+
+// CheckRequestID checks a client-supplied idempotency key.
+func CheckRequestID(id string) error {
+	if id == "" || len(id) > 128 {
+		return New(InvalidInput, "request_id is required (1..128 characters)")
+	}
+	return nil
+}

@@ -222,3 +222,42 @@ func TestDecodeUnknownTypeIsAnError(t *testing.T) {
 		t.Fatal("an event with a bad envelope and unknown type decoded without error")
 	}
 }
+
+func TestCatchUpReadsMatchingStreamsInOrderAndStops(t *testing.T) {
+	store := eventstore.NewStore(estest.Connect(t))
+	prefix := "cu" + uuid.NewString()[:8] + "-"
+	other := "cx" + uuid.NewString()[:8] + "-"
+	repo := eventstore.NewRepository(store, prefix+"deposit", newDeposit, eventstore.RepositoryOptions{})
+	noise := eventstore.NewRepository(store, other+"deposit", newDeposit, eventstore.RepositoryOptions{})
+	var want []string
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprint(i)
+		if err := repo.Update(ctx(t), id, func(d *deposit) error { return d.Request() }); err != nil {
+			t.Fatal(err)
+		}
+		if err := noise.Update(ctx(t), id, func(d *deposit) error { return d.Request() }); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, repo.Stream(id))
+	}
+	var got []string
+	var lastPos uint64
+	pos, err := store.CatchUp(ctx(t), []string{prefix}, func(e eventstore.Event) error {
+		if e.Position <= lastPos {
+			t.Errorf("position %d after %d: not in commit order", e.Position, lastPos)
+		}
+		lastPos = e.Position
+		got = append(got, e.Envelope.Stream)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || pos != lastPos {
+		t.Fatalf("caught up with %v (last position %d, returned %d), want %v", got, lastPos, pos, want)
+	}
+	stop := errors.New("stop")
+	if _, err := store.CatchUp(ctx(t), []string{prefix}, func(eventstore.Event) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("a handler error was not returned: %v", err)
+	}
+}

@@ -31,17 +31,7 @@ type Snapshotter interface {
 }
 
 // Recorder collects an aggregate's new events; embed it.
-type Recorder struct{ changes []proto.Message }
-
-// Record notes a new event.
-func (r *Recorder) Record(e proto.Message) { r.changes = append(r.changes, e) }
-
-// Flush returns the recorded events and forgets them.
-func (r *Recorder) Flush() []proto.Message {
-	c := r.changes
-	r.changes = nil
-	return c
-}
+type Recorder = events.Recorder
 
 // ErrConflict is returned by Update when concurrent writers kept winning
 // for every retry.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -199,4 +200,43 @@ func expectedFor(last int64) esdb.ExpectedRevision {
 		return esdb.NoStream{}
 	}
 	return esdb.Revision(uint64(last))
+}
+
+// CatchUp calls fn, in commit order, for every event of the streams whose
+// names start with one of prefixes, from the start of $all until the
+// subscription reports it has caught up with the head; it returns the
+// commit position of the last event handed over (0 for none). Services use
+// it to rebuild in-memory read models of their own streams at start.
+func (s *Store) CatchUp(ctx context.Context, prefixes []string, fn func(Event) error) (uint64, error) {
+	sub, err := s.Client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+		From:   esdb.Start{},
+		Filter: &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: prefixes},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("catch up %v: %w", prefixes, err)
+	}
+	defer sub.Close()
+	var last uint64
+	for {
+		ev := sub.Recv()
+		switch {
+		case ev.SubscriptionDropped != nil:
+			return last, fmt.Errorf("catch up %v: %w", prefixes, ev.SubscriptionDropped.Error)
+		case ev.CaughtUp != nil:
+			return last, nil
+		case ev.EventAppeared != nil:
+			rec := ev.EventAppeared.OriginalEvent()
+			if !strings.HasPrefix(rec.EventType, EventTypePrefix) {
+				continue // the store's own events ($metadata and the like)
+			}
+			e, err := Decode(rec)
+			if err != nil {
+				return last, err
+			}
+			if err := fn(e); err != nil {
+				return last, err
+			}
+			last = rec.Position.Commit
+		}
+	}
 }

@@ -34,15 +34,6 @@ func (a *App) Book(asset string) (*adapters.BookWriter, error) {
 	return b, nil
 }
 
-// caller is the verified identity of the call.
-func caller(ctx context.Context) (identity.Identity, error) {
-	id, ok := identity.From(ctx)
-	if !ok {
-		return id, apperr.New(apperr.Unauthenticated, "no identity on the call")
-	}
-	return id, nil
-}
-
 // mayRead: the owner of a wallet, or finance and auditors for any account.
 func mayRead(who identity.Identity, aid domain.AccountID) error {
 	if who.Has(identity.RoleFinance) || who.Has(identity.RoleAuditor) {
@@ -54,13 +45,6 @@ func mayRead(who identity.Identity, aid domain.AccountID) error {
 	return apperr.New(apperr.PermissionDenied, "%s may not read account %s", who.ID, aid.ID)
 }
 
-func requireRole(who identity.Identity, role string) error {
-	if !who.Has(role) {
-		return apperr.New(apperr.PermissionDenied, "this call needs the %s role", role)
-	}
-	return nil
-}
-
 // parseAmount reads a positive amount of the account's asset.
 func (a *App) parseAmount(asset, s string) (money.Amount, error) {
 	amt, err := a.Policy.Assets.Parse(asset, s, money.Positive)
@@ -68,14 +52,6 @@ func (a *App) parseAmount(asset, s string) (money.Amount, error) {
 		return amt, apperr.Wrap(apperr.InvalidInput, err)
 	}
 	return amt, nil
-}
-
-// checkRequestID checks a client-supplied request id.
-func checkRequestID(id string) error {
-	if id == "" || len(id) > 128 {
-		return apperr.New(apperr.InvalidInput, "request_id is required (1..128 characters)")
-	}
-	return nil
 }
 
 // apply runs a ledger request and turns a rejection into its error.

@@ -26,7 +26,7 @@ func (a *App) rail(name string) (Rail, error) {
 
 // ownWallet checks that account is a wallet of the caller and returns its asset.
 func ownWallet(ctx context.Context, account string) (identity.Identity, domain.AccountID, error) {
-	who, err := caller(ctx)
+	who, err := identity.Caller(ctx)
 	if err != nil {
 		return who, domain.AccountID{}, err
 	}
@@ -43,7 +43,7 @@ func ownWallet(ctx context.Context, account string) (identity.Identity, domain.A
 // RequestDeposit records a deposit (its id is the request id) and returns
 // the rail's instructions. Nothing moves until finance confirms it.
 func (a *App) RequestDeposit(ctx context.Context, requestID, account, amount, railName string) (DepositStarted, error) {
-	if err := checkRequestID(requestID); err != nil {
+	if err := apperr.CheckRequestID(requestID); err != nil {
 		return DepositStarted{}, err
 	}
 	_, aid, err := ownWallet(ctx, account)
@@ -89,12 +89,12 @@ func (a *App) ConfirmDeposit(ctx context.Context, requestID, depositID, railRef 
 // must be finance, the transfer must exist and be open (done: it was
 // already closed the same way, which a repeat reports as success).
 func (a *App) closing(ctx context.Context, requestID, id string, withdrawal, reject bool) (identity.Identity, *domain.Transfer, bool, error) {
-	who, err := caller(ctx)
+	who, err := identity.Caller(ctx)
 	if err == nil {
-		err = requireRole(who, identity.RoleFinance)
+		err = identity.Require(who, identity.RoleFinance)
 	}
 	if err == nil {
-		err = checkRequestID(requestID)
+		err = apperr.CheckRequestID(requestID)
 	}
 	if err != nil {
 		return who, &domain.Transfer{}, false, err

@@ -12,7 +12,7 @@ import (
 // once and the credit's transaction id is derived from the identity.
 // Callers open themselves; finance may open anyone.
 func (a *App) OpenAccount(ctx context.Context, identityID string) ([]string, bool, error) {
-	who, err := caller(ctx)
+	who, err := identity.Caller(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -20,7 +20,7 @@ func (a *App) OpenAccount(ctx context.Context, identityID string) ([]string, boo
 		identityID = who.ID
 	}
 	if identityID != who.ID {
-		if err := requireRole(who, identity.RoleFinance); err != nil {
+		if err := identity.Require(who, identity.RoleFinance); err != nil {
 			return nil, false, err
 		}
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/fanfare/fanfare/internal/platform/identity"
 
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -10,7 +11,7 @@ import (
 
 // Balance gives an account's total, held and available amounts.
 func (a *App) Balance(ctx context.Context, account, asset string) (string, domain.Balance, error) {
-	who, err := caller(ctx)
+	who, err := identity.Caller(ctx)
 	if err != nil {
 		return "", domain.Balance{}, err
 	}
@@ -54,7 +55,7 @@ func (a *App) assetOf(aid domain.AccountID, asset string) (string, error) {
 
 // Statement lists an account's movements, newest first.
 func (a *App) Statement(ctx context.Context, account, asset string, size int, cursor string) (string, []adapters.StatementEntry, string, error) {
-	who, err := caller(ctx)
+	who, err := identity.Caller(ctx)
 	if err != nil {
 		return "", nil, "", err
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 
 	"github.com/fanfare/fanfare/services/accounts/domain"
 )
@@ -9,7 +10,7 @@ import (
 // RequestWithdrawal holds the amount on the caller's wallet (so it cannot be
 // spent twice) and records the withdrawal for finance.
 func (a *App) RequestWithdrawal(ctx context.Context, requestID, account, amount, railName, destination string) (string, string, error) {
-	if err := checkRequestID(requestID); err != nil {
+	if err := apperr.CheckRequestID(requestID); err != nil {
 		return "", "", err
 	}
 	who, aid, err := ownWallet(ctx, account)

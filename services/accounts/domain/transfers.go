@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"github.com/fanfare/fanfare/events"
 
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"google.golang.org/protobuf/proto"
@@ -23,24 +24,12 @@ const (
 	TransferRejected // rejected by finance
 )
 
-// changes records new events; aggregates embed it.
-type changes struct{ pending []proto.Message }
-
-func (c *changes) record(m proto.Message) { c.pending = append(c.pending, m) }
-
-// Flush returns the recorded events and forgets them.
-func (c *changes) Flush() []proto.Message {
-	p := c.pending
-	c.pending = nil
-	return p
-}
-
 // Transfer is a deposit or a withdrawal: money crossing a payment rail. It
 // is requested once (the request id is its id), then closed once by finance
 // — confirmed/settled or rejected. Repeating a step with the same content
 // is a no-op; with other content it is a conflict.
 type Transfer struct {
-	changes
+	events.Recorder
 	ID          string
 	Withdrawal  bool
 	Account     string
@@ -82,7 +71,7 @@ func (t *Transfer) raise(e proto.Message) error {
 	if err := t.Apply(e); err != nil {
 		return err
 	}
-	t.record(e)
+	t.Record(e)
 	return nil
 }
 

@@ -276,8 +276,10 @@ type CampaignSucceeded struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CampaignId string                 `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	// Sum of the pledges that stood at the deadline.
-	Total         *Money `protobuf:"bytes,2,opt,name=total,proto3" json:"total,omitempty"`
-	Pledges       uint32 `protobuf:"varint,3,opt,name=pledges,proto3" json:"pledges,omitempty"`
+	Total   *Money `protobuf:"bytes,2,opt,name=total,proto3" json:"total,omitempty"`
+	Pledges uint32 `protobuf:"varint,3,opt,name=pledges,proto3" json:"pledges,omitempty"`
+	// Songs unlocked for everyone (from CampaignOpened).
+	SongIds       []string `protobuf:"bytes,4,rep,name=song_ids,json=songIds,proto3" json:"song_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +333,13 @@ func (x *CampaignSucceeded) GetPledges() uint32 {
 		return x.Pledges
 	}
 	return 0
+}
+
+func (x *CampaignSucceeded) GetSongIds() []string {
+	if x != nil {
+		return x.SongIds
+	}
+	return nil
 }
 
 // CampaignFailed: at the deadline the pledges fell short; every hold is
@@ -421,12 +430,13 @@ const file_fanfare_events_v1_escrow_proto_rawDesc = "" +
 	"campaignId\x12\x1b\n" +
 	"\tpledge_id\x18\x02 \x01(\tR\bpledgeId\x12\x1b\n" +
 	"\tbacker_id\x18\x03 \x01(\tR\bbackerId\x12\x17\n" +
-	"\ahold_id\x18\x04 \x01(\tR\x06holdId\"~\n" +
+	"\ahold_id\x18\x04 \x01(\tR\x06holdId\"\x99\x01\n" +
 	"\x11CampaignSucceeded\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12.\n" +
 	"\x05total\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05total\x12\x18\n" +
-	"\apledges\x18\x03 \x01(\rR\apledges\"{\n" +
+	"\apledges\x18\x03 \x01(\rR\apledges\x12\x19\n" +
+	"\bsong_ids\x18\x04 \x03(\tR\asongIds\"{\n" +
 	"\x0eCampaignFailed\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12.\n" +

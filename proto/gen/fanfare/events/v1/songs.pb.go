@@ -89,7 +89,12 @@ type SongRegistered struct {
 	// Download location, sealed to the registrar's key.
 	SealedLocation []byte `protobuf:"bytes,4,opt,name=sealed_location,json=sealedLocation,proto3" json:"sealed_location,omitempty"`
 	// Identity that registered it.
-	RegisteredBy  string `protobuf:"bytes,5,opt,name=registered_by,json=registeredBy,proto3" json:"registered_by,omitempty"`
+	RegisteredBy string `protobuf:"bytes,5,opt,name=registered_by,json=registeredBy,proto3" json:"registered_by,omitempty"`
+	// Registration request: idempotency key and SHA-256 of the request's
+	// content, so a repeat returns this outcome and a reuse with other content
+	// is refused. Empty for a dismissed dispute's registration.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestDigest []byte `protobuf:"bytes,7,opt,name=request_digest,json=requestDigest,proto3" json:"request_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +164,20 @@ func (x *SongRegistered) GetRegisteredBy() string {
 	return ""
 }
 
+func (x *SongRegistered) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SongRegistered) GetRequestDigest() []byte {
+	if x != nil {
+		return x.RequestDigest
+	}
+	return nil
+}
+
 // SongUpdated: a new version of the description; new splits apply to money
 // that moves after this event.
 type SongUpdated struct {
@@ -166,9 +185,12 @@ type SongUpdated struct {
 	// The complete new description (not a diff).
 	Description *SongDescription `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
 	// Description version, previous + 1.
-	Version       uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
-	UpdatedBy     string `protobuf:"bytes,4,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	Version   uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	UpdatedBy string `protobuf:"bytes,4,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// Idempotency key and content digest of the edit.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestDigest []byte `protobuf:"bytes,6,opt,name=request_digest,json=requestDigest,proto3" json:"request_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +253,20 @@ func (x *SongUpdated) GetUpdatedBy() string {
 	return ""
 }
 
+func (x *SongUpdated) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SongUpdated) GetRequestDigest() []byte {
+	if x != nil {
+		return x.RequestDigest
+	}
+	return nil
+}
+
 // SongCopyAdded: a registration with an identical content hash joined an
 // existing song as another copy.
 type SongCopyAdded struct {
@@ -239,8 +275,12 @@ type SongCopyAdded struct {
 	// Location of the new copy, sealed to the registrar's key.
 	SealedLocation []byte `protobuf:"bytes,2,opt,name=sealed_location,json=sealedLocation,proto3" json:"sealed_location,omitempty"`
 	AddedBy        string `protobuf:"bytes,3,opt,name=added_by,json=addedBy,proto3" json:"added_by,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Idempotency key and content digest of the registration that became
+	// this copy.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestDigest []byte `protobuf:"bytes,5,opt,name=request_digest,json=requestDigest,proto3" json:"request_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SongCopyAdded) Reset() {
@@ -294,6 +334,20 @@ func (x *SongCopyAdded) GetAddedBy() string {
 	return ""
 }
 
+func (x *SongCopyAdded) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SongCopyAdded) GetRequestDigest() []byte {
+	if x != nil {
+		return x.RequestDigest
+	}
+	return nil
+}
+
 // SongDisputed: a registration's fingerprint matches a registered song; it is
 // held until a moderator resolves the dispute.
 type SongDisputed struct {
@@ -307,7 +361,13 @@ type SongDisputed struct {
 	// Similarity of the best alignment, parts per million (≥ 700,000).
 	SimilarityPpm uint32 `protobuf:"varint,5,opt,name=similarity_ppm,json=similarityPpm,proto3" json:"similarity_ppm,omitempty"`
 	// Item offset of the best alignment (within ±120).
-	Offset        int32 `protobuf:"varint,6,opt,name=offset,proto3" json:"offset,omitempty"`
+	Offset int32 `protobuf:"varint,6,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Idempotency key and content digest of the registration.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestDigest []byte `protobuf:"bytes,8,opt,name=request_digest,json=requestDigest,proto3" json:"request_digest,omitempty"`
+	// Signature of the held description (version 1), so a dismissal can
+	// register it without re-signing.
+	Signature     []byte `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +442,27 @@ func (x *SongDisputed) GetOffset() int32 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *SongDisputed) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SongDisputed) GetRequestDigest() []byte {
+	if x != nil {
+		return x.RequestDigest
+	}
+	return nil
+}
+
+func (x *SongDisputed) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
 }
 
 // DisputeResolved: a moderator decided a dispute.
@@ -534,34 +615,101 @@ func (x *LocationRevealed) GetSealedLocation() []byte {
 	return nil
 }
 
+// SongUnlocked: a crowdfund that named the song succeeded; its download
+// location is open to everyone from now on.
+type SongUnlocked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SongId        string                 `protobuf:"bytes,1,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	CampaignId    string                 `protobuf:"bytes,2,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SongUnlocked) Reset() {
+	*x = SongUnlocked{}
+	mi := &file_fanfare_events_v1_songs_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SongUnlocked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SongUnlocked) ProtoMessage() {}
+
+func (x *SongUnlocked) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_songs_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SongUnlocked.ProtoReflect.Descriptor instead.
+func (*SongUnlocked) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_songs_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SongUnlocked) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *SongUnlocked) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
 var File_fanfare_events_v1_songs_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_songs_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfanfare/events/v1/songs.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\"\xdc\x01\n" +
+	"\x1dfanfare/events/v1/songs.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\"\xa2\x02\n" +
 	"\x0eSongRegistered\x12D\n" +
 	"\vdescription\x18\x01 \x01(\v2\".fanfare.events.v1.SongDescriptionR\vdescription\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12'\n" +
 	"\x0fsealed_location\x18\x04 \x01(\fR\x0esealedLocation\x12#\n" +
-	"\rregistered_by\x18\x05 \x01(\tR\fregisteredBy\"\xaa\x01\n" +
+	"\rregistered_by\x18\x05 \x01(\tR\fregisteredBy\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12%\n" +
+	"\x0erequest_digest\x18\a \x01(\fR\rrequestDigest\"\xf0\x01\n" +
 	"\vSongUpdated\x12D\n" +
 	"\vdescription\x18\x01 \x01(\v2\".fanfare.events.v1.SongDescriptionR\vdescription\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"l\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12%\n" +
+	"\x0erequest_digest\x18\x06 \x01(\fR\rrequestDigest\"\xb2\x01\n" +
 	"\rSongCopyAdded\x12\x17\n" +
 	"\asong_id\x18\x01 \x01(\tR\x06songId\x12'\n" +
 	"\x0fsealed_location\x18\x02 \x01(\fR\x0esealedLocation\x12\x19\n" +
-	"\badded_by\x18\x03 \x01(\tR\aaddedBy\"\x89\x02\n" +
+	"\badded_by\x18\x03 \x01(\tR\aaddedBy\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12%\n" +
+	"\x0erequest_digest\x18\x05 \x01(\fR\rrequestDigest\"\xed\x02\n" +
 	"\fSongDisputed\x12D\n" +
 	"\vdescription\x18\x01 \x01(\v2\".fanfare.events.v1.SongDescriptionR\vdescription\x12'\n" +
 	"\x0fsealed_location\x18\x02 \x01(\fR\x0esealedLocation\x12#\n" +
 	"\rregistered_by\x18\x03 \x01(\tR\fregisteredBy\x12&\n" +
 	"\x0fmatched_song_id\x18\x04 \x01(\tR\rmatchedSongId\x12%\n" +
 	"\x0esimilarity_ppm\x18\x05 \x01(\rR\rsimilarityPpm\x12\x16\n" +
-	"\x06offset\x18\x06 \x01(\x05R\x06offset\"\xb3\x02\n" +
+	"\x06offset\x18\x06 \x01(\x05R\x06offset\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12%\n" +
+	"\x0erequest_digest\x18\b \x01(\fR\rrequestDigest\x12\x1c\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\xb3\x02\n" +
 	"\x0fDisputeResolved\x12\x17\n" +
 	"\asong_id\x18\x01 \x01(\tR\x06songId\x12&\n" +
 	"\x0fmatched_song_id\x18\x02 \x01(\tR\rmatchedSongId\x12M\n" +
@@ -581,7 +729,11 @@ const file_fanfare_events_v1_songs_proto_rawDesc = "" +
 	"\vpurchase_id\x18\x02 \x01(\tR\n" +
 	"purchaseId\x12!\n" +
 	"\fpurchaser_id\x18\x03 \x01(\tR\vpurchaserId\x12'\n" +
-	"\x0fsealed_location\x18\x04 \x01(\fR\x0esealedLocationBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\x0fsealed_location\x18\x04 \x01(\fR\x0esealedLocation\"H\n" +
+	"\fSongUnlocked\x12\x17\n" +
+	"\asong_id\x18\x01 \x01(\tR\x06songId\x12\x1f\n" +
+	"\vcampaign_id\x18\x02 \x01(\tR\n" +
+	"campaignIdBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_songs_proto_rawDescOnce sync.Once
@@ -596,7 +748,7 @@ func file_fanfare_events_v1_songs_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_songs_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanfare_events_v1_songs_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_fanfare_events_v1_songs_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_fanfare_events_v1_songs_proto_goTypes = []any{
 	(DisputeResolved_Resolution)(0), // 0: fanfare.events.v1.DisputeResolved.Resolution
 	(*SongRegistered)(nil),          // 1: fanfare.events.v1.SongRegistered
@@ -605,12 +757,13 @@ var file_fanfare_events_v1_songs_proto_goTypes = []any{
 	(*SongDisputed)(nil),            // 4: fanfare.events.v1.SongDisputed
 	(*DisputeResolved)(nil),         // 5: fanfare.events.v1.DisputeResolved
 	(*LocationRevealed)(nil),        // 6: fanfare.events.v1.LocationRevealed
-	(*SongDescription)(nil),         // 7: fanfare.events.v1.SongDescription
+	(*SongUnlocked)(nil),            // 7: fanfare.events.v1.SongUnlocked
+	(*SongDescription)(nil),         // 8: fanfare.events.v1.SongDescription
 }
 var file_fanfare_events_v1_songs_proto_depIdxs = []int32{
-	7, // 0: fanfare.events.v1.SongRegistered.description:type_name -> fanfare.events.v1.SongDescription
-	7, // 1: fanfare.events.v1.SongUpdated.description:type_name -> fanfare.events.v1.SongDescription
-	7, // 2: fanfare.events.v1.SongDisputed.description:type_name -> fanfare.events.v1.SongDescription
+	8, // 0: fanfare.events.v1.SongRegistered.description:type_name -> fanfare.events.v1.SongDescription
+	8, // 1: fanfare.events.v1.SongUpdated.description:type_name -> fanfare.events.v1.SongDescription
+	8, // 2: fanfare.events.v1.SongDisputed.description:type_name -> fanfare.events.v1.SongDescription
 	0, // 3: fanfare.events.v1.DisputeResolved.resolution:type_name -> fanfare.events.v1.DisputeResolved.Resolution
 	4, // [4:4] is the sub-list for method output_type
 	4, // [4:4] is the sub-list for method input_type
@@ -631,7 +784,7 @@ func file_fanfare_events_v1_songs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_songs_proto_rawDesc), len(file_fanfare_events_v1_songs_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -326,8 +326,11 @@ type PurchaseCompleted struct {
 	PurchaserId   string                 `protobuf:"bytes,3,opt,name=purchaser_id,json=purchaserId,proto3" json:"purchaser_id,omitempty"`
 	Price         *Money                 `protobuf:"bytes,4,opt,name=price,proto3" json:"price,omitempty"`
 	TransactionId string                 `protobuf:"bytes,5,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// X25519 key of the purchaser, from PurchaseRequested: the registrar seals
+	// the download location to it.
+	PurchaserPublicKey []byte `protobuf:"bytes,6,opt,name=purchaser_public_key,json=purchaserPublicKey,proto3" json:"purchaser_public_key,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PurchaseCompleted) Reset() {
@@ -393,6 +396,13 @@ func (x *PurchaseCompleted) GetTransactionId() string {
 		return x.TransactionId
 	}
 	return ""
+}
+
+func (x *PurchaseCompleted) GetPurchaserPublicKey() []byte {
+	if x != nil {
+		return x.PurchaserPublicKey
+	}
+	return nil
 }
 
 // PurchaseFailed: nothing was paid.
@@ -497,14 +507,15 @@ const file_fanfare_events_v1_tipping_proto_rawDesc = "" +
 	"\fpurchaser_id\x18\x03 \x01(\tR\vpurchaserId\x12.\n" +
 	"\x05price\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05price\x12%\n" +
 	"\x0ereferral_token\x18\x05 \x01(\fR\rreferralToken\x120\n" +
-	"\x14purchaser_public_key\x18\x06 \x01(\fR\x12purchaserPublicKey\"\xc7\x01\n" +
+	"\x14purchaser_public_key\x18\x06 \x01(\fR\x12purchaserPublicKey\"\xf9\x01\n" +
 	"\x11PurchaseCompleted\x12\x1f\n" +
 	"\vpurchase_id\x18\x01 \x01(\tR\n" +
 	"purchaseId\x12\x17\n" +
 	"\asong_id\x18\x02 \x01(\tR\x06songId\x12!\n" +
 	"\fpurchaser_id\x18\x03 \x01(\tR\vpurchaserId\x12.\n" +
 	"\x05price\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05price\x12%\n" +
-	"\x0etransaction_id\x18\x05 \x01(\tR\rtransactionId\"\xd4\x02\n" +
+	"\x0etransaction_id\x18\x05 \x01(\tR\rtransactionId\x120\n" +
+	"\x14purchaser_public_key\x18\x06 \x01(\fR\x12purchaserPublicKey\"\xd4\x02\n" +
 	"\x0ePurchaseFailed\x12\x1f\n" +
 	"\vpurchase_id\x18\x01 \x01(\tR\n" +
 	"purchaseId\x12\x17\n" +
