@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/chains"
+	"github.com/fanfare/fanfare/services/songs"
 )
 
 // readiness is one part's answer to "can you serve?".
@@ -111,16 +114,24 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	acc, err := accounts.New(ctx, accounts.Config{Store: eventstore.NewStore(es), Brokers: brokers, IdentityKey: key.Public().(ed25519.PublicKey), ConsumerInstanceID: "accounts-dev"})
+	parts, err := devServices(ctx, *dataDir, eventstore.NewStore(es), brokers, key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return err
 	}
-	accDone := make(chan struct{})
+	partsDone := make(chan struct{})
 	go func() {
-		defer close(accDone)
-		if err := acc.Run(ctx); err != nil && ctx.Err() == nil {
-			cancel(fmt.Errorf("accounts service stopped: %w", err))
+		defer close(partsDone)
+		var wg sync.WaitGroup
+		for _, p := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("%s stopped: %w", p.name, err))
+				}
+			}()
 		}
+		wg.Wait()
 	}()
 
 	checks := []readiness{
@@ -139,8 +150,10 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
 	mux := healthMux(checks)
-	accPath, accHandler := acc.Handler()
-	mux.Handle(accPath, accHandler)
+	for _, p := range parts {
+		path, h := p.Handler()
+		mux.Handle(path, h)
+	}
 	// h2c: gRPC clients speak HTTP/2 without TLS on this port.
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -148,7 +161,10 @@ func runDev(ctx context.Context, args []string) error {
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: protocols}
 	go hs.Serve(lis)
 	slog.Info("health endpoints listening", "healthz", "http://"+lis.Addr().String()+"/healthz", "readyz", "http://"+lis.Addr().String()+"/readyz")
-	slog.Info("accounts service listening", "url", "http://"+lis.Addr().String()+accPath, "protocols", "connect, grpc, grpc-web")
+	for _, p := range parts {
+		path, _ := p.Handler()
+		slog.Info(p.name+" service listening", "url", "http://"+lis.Addr().String()+path, "protocols", "connect, grpc, grpc-web")
+	}
 	slog.Info("fanfare dev is running; stop with Ctrl-C or SIGTERM")
 
 	<-ctx.Done()
@@ -157,7 +173,7 @@ func runDev(ctx context.Context, args []string) error {
 	defer stop()
 	err = hs.Shutdown(shutdownCtx)
 	<-fwdDone // the forwarder saves its checkpoint before the store closes
-	<-accDone
+	<-partsDone
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
@@ -203,4 +219,42 @@ func healthMux(checks []readiness) *http.ServeMux {
 		io.WriteString(w, body)
 	})
 	return mux
+}
+
+// service is a part of the dev process: a Connect API and background work.
+type service interface {
+	Handler() (string, http.Handler)
+	Run(ctx context.Context) error
+}
+
+type namedService struct {
+	name string
+	service
+}
+
+// devServices builds every service on the shared store and brokers. Each
+// service's own signing key lives in the data directory beside the
+// identity key, created on first start.
+func devServices(ctx context.Context, dataDir string, store *eventstore.Store, brokers []string, idKey ed25519.PublicKey) ([]namedService, error) {
+	acc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: brokers, IdentityKey: idKey, ConsumerInstanceID: "accounts-dev"})
+	if err != nil {
+		return nil, err
+	}
+	registrarKey, err := identity.LoadOrCreateKey(filepath.Join(dataDir, "registrar.key"))
+	if err != nil {
+		return nil, err
+	}
+	reg, err := songs.New(ctx, songs.Config{Store: store, Brokers: brokers, IdentityKey: idKey, SigningKey: registrarKey})
+	if err != nil {
+		return nil, err
+	}
+	chainsKey, err := identity.LoadOrCreateKey(filepath.Join(dataDir, "chains.key"))
+	if err != nil {
+		return nil, err
+	}
+	ch, err := chains.New(chains.Config{Store: store, Brokers: brokers, IdentityKey: idKey, SigningKey: chainsKey})
+	if err != nil {
+		return nil, err
+	}
+	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}}, nil
 }

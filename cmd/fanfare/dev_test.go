@@ -2,12 +2,20 @@ package main
 
 import (
 	"bufio"
+	"connectrpc.com/connect"
+	"crypto/ed25519"
 	"encoding/json"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
+	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,6 +140,8 @@ func TestDevServesEventStoreAndSurvivesRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	regKey := serviceKeys(t, dir, httpAddr)
+
 	url := "esdb://" + esAddr + "?tls=false"
 	c, err := eventstore.Connect(url)
 	if err != nil {
@@ -188,6 +198,9 @@ func TestDevServesEventStoreAndSurvivesRestart(t *testing.T) {
 
 	p2 := startFanfare(t, args...)
 	p2.waitLog(t, "fanfare dev is running")
+	if again := serviceKeys(t, dir, httpAddr); !again.Equal(regKey) {
+		t.Fatal("the registrar's signing key changed across a restart: signed descriptions would no longer verify")
+	}
 	c2, err := eventstore.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -217,4 +230,35 @@ func TestBenchPrintsJSONLastLine(t *testing.T) {
 		num("read_all_client_4_readers", "events") != num("read_all_client_1_readers", "events") || num("read_all_server_wire_1_readers", "events_per_sec") <= 0 {
 		t.Fatalf("figures missing: %+v", res)
 	}
+}
+
+// serviceKeys calls the songs and chains APIs of a running dev process with
+// an identity signed by the data directory's key, checks each answers with
+// the key kept in the data directory, and returns the registrar's.
+func serviceKeys(t *testing.T, dir, httpAddr string) ed25519.PublicKey {
+	t.Helper()
+	idKey, err := identity.LoadOrCreateKey(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := connect.WithInterceptors(identity.CallAs(idKey, identity.Identity{ID: "dev-test"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := songsv1connect.NewSongsServiceClient(http.DefaultClient, "http://"+httpAddr, as).GetRegistrarKeys(ctx, connect.NewRequest(&songsv1.GetRegistrarKeysRequest{}))
+	if err != nil {
+		t.Fatalf("songs service through fanfare dev: %v", err)
+	}
+	regKey, err := identity.LoadOrCreateKey(filepath.Join(dir, "registrar.key"))
+	if err != nil || !regKey.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(reg.Msg.SigningKey)) {
+		t.Fatalf("the registrar does not sign with <data-dir>/registrar.key (%v)", err)
+	}
+	ch, err := chainsv1connect.NewChainsServiceClient(http.DefaultClient, "http://"+httpAddr, as).GetServiceKeys(ctx, connect.NewRequest(&chainsv1.GetServiceKeysRequest{}))
+	if err != nil {
+		t.Fatalf("chains service through fanfare dev: %v", err)
+	}
+	chKey, err := identity.LoadOrCreateKey(filepath.Join(dir, "chains.key"))
+	if err != nil || !chKey.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(ch.Msg.SigningKey)) {
+		t.Fatalf("the chains service does not sign with <data-dir>/chains.key (%v)", err)
+	}
+	return ed25519.PublicKey(reg.Msg.SigningKey)
 }

@@ -5,6 +5,7 @@
 //	fanfare kafka      the embedded Kafka-protocol broker on its own
 //	fanfare bench      a named benchmark scenario
 //	fanfare token      a signed identity for calling services directly (development)
+//	fanfare verify-description  check a signed song description offline
 //	fanfare referral   extend referral tokens offline (distributors)
 //
 // Run `fanfare <command> -h` for a command's flags.
@@ -34,13 +35,14 @@ var commands = []command{
 	{"kafka", "run the embedded Kafka-protocol broker with Fanfare's topics", runKafka},
 	{"bench", "run a benchmark scenario and print its figures", runBench},
 	{"token", "print a signed internal identity for calling services in development", runToken},
+	{"verify-description", "verify a registrar-signed song description offline", runVerifyDescription},
 	{"referral", "extend referral tokens offline (distributors)", runReferral},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: fanfare <command> [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'fanfare <command> -h' for the flags of a command.")
 }

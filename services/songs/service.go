@@ -103,9 +103,5 @@ func (s *Service) Handler() (string, http.Handler) {
 
 // Run consumes purchase and campaign events until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	if len(s.cfg.Brokers) == 0 {
-		<-ctx.Done()
-		return nil
-	}
 	return kafka.RunGroups(ctx, s.cfg.Brokers, s.cfg.Subscriber, ports.Groups(s.App)...)
 }

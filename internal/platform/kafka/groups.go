@@ -29,8 +29,13 @@ func Reaction[T any](fn func(ctx context.Context, cause events.Envelope, e *T) e
 
 // RunGroups consumes with the handler groups until ctx ends: one router
 // (NewRouter's middlewares, poison topic included), one consumer group per
-// HandlerGroup. sub tunes the subscribers (group timings).
+// HandlerGroup. sub tunes the subscribers (group timings). Without brokers
+// it only waits for ctx: a service run without Kafka serves its API alone.
 func RunGroups(ctx context.Context, brokers []string, sub SubscriberConfig, groups ...HandlerGroup) error {
+	if len(brokers) == 0 {
+		<-ctx.Done()
+		return nil
+	}
 	pub, err := NewPublisher(PublisherConfig{Brokers: brokers})
 	if err != nil {
 		return err

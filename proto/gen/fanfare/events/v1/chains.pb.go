@@ -318,6 +318,60 @@ func (x *DistributorChainRejected) GetDetail() string {
 	return ""
 }
 
+// DistributorKeyRegistered: a distributor registered the Ed25519 key its
+// referral hops are signed with. One key per distributor.
+type DistributorKeyRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DistributorId string                 `protobuf:"bytes,1,opt,name=distributor_id,json=distributorId,proto3" json:"distributor_id,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DistributorKeyRegistered) Reset() {
+	*x = DistributorKeyRegistered{}
+	mi := &file_fanfare_events_v1_chains_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DistributorKeyRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DistributorKeyRegistered) ProtoMessage() {}
+
+func (x *DistributorKeyRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_chains_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DistributorKeyRegistered.ProtoReflect.Descriptor instead.
+func (*DistributorKeyRegistered) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_chains_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DistributorKeyRegistered) GetDistributorId() string {
+	if x != nil {
+		return x.DistributorId
+	}
+	return ""
+}
+
+func (x *DistributorKeyRegistered) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
 var File_fanfare_events_v1_chains_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_chains_proto_rawDesc = "" +
@@ -349,7 +403,11 @@ const file_fanfare_events_v1_chains_proto_rawDesc = "" +
 	"\x14REASON_BAD_SIGNATURE\x10\x02\x12\x18\n" +
 	"\x14REASON_SONG_MISMATCH\x10\x03\x12\x18\n" +
 	"\x14REASON_TOO_MANY_HOPS\x10\x04\x12\x17\n" +
-	"\x13REASON_UNKNOWN_ROOT\x10\x05BAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\x13REASON_UNKNOWN_ROOT\x10\x05\"`\n" +
+	"\x18DistributorKeyRegistered\x12%\n" +
+	"\x0edistributor_id\x18\x01 \x01(\tR\rdistributorId\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKeyBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_chains_proto_rawDescOnce sync.Once
@@ -364,12 +422,13 @@ func file_fanfare_events_v1_chains_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_chains_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanfare_events_v1_chains_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_fanfare_events_v1_chains_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_fanfare_events_v1_chains_proto_goTypes = []any{
 	(DistributorChainRejected_Reason)(0), // 0: fanfare.events.v1.DistributorChainRejected.Reason
 	(*RootTokenIssued)(nil),              // 1: fanfare.events.v1.RootTokenIssued
 	(*DistributorChainResolved)(nil),     // 2: fanfare.events.v1.DistributorChainResolved
 	(*DistributorChainRejected)(nil),     // 3: fanfare.events.v1.DistributorChainRejected
+	(*DistributorKeyRegistered)(nil),     // 4: fanfare.events.v1.DistributorKeyRegistered
 }
 var file_fanfare_events_v1_chains_proto_depIdxs = []int32{
 	0, // 0: fanfare.events.v1.DistributorChainRejected.reason:type_name -> fanfare.events.v1.DistributorChainRejected.Reason
@@ -391,7 +450,7 @@ func file_fanfare_events_v1_chains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_chains_proto_rawDesc), len(file_fanfare_events_v1_chains_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -124,7 +124,10 @@ type HeartbeatsCredited struct {
 	Ranges  []*HeartbeatsCredited_Range `protobuf:"bytes,3,rep,name=ranges,proto3" json:"ranges,omitempty"`
 	// Coverage after this batch: length of the union of credited ranges within
 	// the duration, in milliseconds.
-	CoverageMs    uint64 `protobuf:"varint,4,opt,name=coverage_ms,json=coverageMs,proto3" json:"coverage_ms,omitempty"`
+	CoverageMs uint64 `protobuf:"varint,4,opt,name=coverage_ms,json=coverageMs,proto3" json:"coverage_ms,omitempty"`
+	// When the batch was accepted (the service's clock, passed to the domain);
+	// the session then expires at this time + the session TTL.
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,6 +188,13 @@ func (x *HeartbeatsCredited) GetCoverageMs() uint64 {
 		return x.CoverageMs
 	}
 	return 0
+}
+
+func (x *HeartbeatsCredited) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
 }
 
 // PlayCounted: a session's coverage reached the count threshold; it counts as
@@ -422,14 +432,15 @@ const file_fanfare_events_v1_plays_proto_rawDesc = "" +
 	"\vduration_ms\x18\x05 \x01(\x04R\n" +
 	"durationMs\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xeb\x01\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x97\x02\n" +
 	"\x12HeartbeatsCredited\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
 	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12C\n" +
 	"\x06ranges\x18\x03 \x03(\v2+.fanfare.events.v1.HeartbeatsCredited.RangeR\x06ranges\x12\x1f\n" +
 	"\vcoverage_ms\x18\x04 \x01(\x04R\n" +
-	"coverageMs\x1a5\n" +
+	"coverageMs\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a5\n" +
 	"\x05Range\x12\x17\n" +
 	"\afrom_ms\x18\x01 \x01(\x04R\x06fromMs\x12\x13\n" +
 	"\x05to_ms\x18\x02 \x01(\x04R\x04toMs\"\x95\x02\n" +
@@ -476,11 +487,12 @@ var file_fanfare_events_v1_plays_proto_goTypes = []any{
 var file_fanfare_events_v1_plays_proto_depIdxs = []int32{
 	5, // 0: fanfare.events.v1.SessionStarted.expires_at:type_name -> google.protobuf.Timestamp
 	4, // 1: fanfare.events.v1.HeartbeatsCredited.ranges:type_name -> fanfare.events.v1.HeartbeatsCredited.Range
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5, // 2: fanfare.events.v1.HeartbeatsCredited.at:type_name -> google.protobuf.Timestamp
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_plays_proto_init() }
