@@ -24,6 +24,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/chains"
+	"github.com/fanfare/fanfare/services/plays"
 	"github.com/fanfare/fanfare/services/songs"
 )
 
@@ -256,5 +257,9 @@ func devServices(ctx context.Context, dataDir string, store *eventstore.Store, b
 	if err != nil {
 		return nil, err
 	}
-	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}}, nil
+	pl, err := plays.New(ctx, plays.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
+	if err != nil {
+		return nil, err
+	}
+	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}}, nil
 }

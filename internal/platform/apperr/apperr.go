@@ -20,6 +20,7 @@ const (
 	PermissionDenied = "permission_denied"
 	Unauthenticated  = "unauthenticated"
 	Unavailable      = "unavailable"
+	Exhausted        = "exhausted" // a per-caller limit is reached
 )
 
 // Kinded is an error that knows its kind.
@@ -53,6 +54,7 @@ var codes = map[string]connect.Code{
 	PermissionDenied: connect.CodePermissionDenied,
 	Unauthenticated:  connect.CodeUnauthenticated,
 	Unavailable:      connect.CodeUnavailable,
+	Exhausted:        connect.CodeResourceExhausted,
 }
 
 // Code is the Connect code for err: its kind's, or Internal.

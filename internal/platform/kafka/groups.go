@@ -2,10 +2,12 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/fanfare/fanfare/events"
+	"google.golang.org/protobuf/proto"
 )
 
 // HandlerGroup is one consumer group: its name (the Kafka group id — never
@@ -56,6 +58,39 @@ func RunGroups(ctx context.Context, brokers []string, sub SubscriberConfig, grou
 	}
 	if err := router.Run(ctx); err != nil && ctx.Err() == nil {
 		return err
+	}
+	return nil
+}
+
+// Follow reads a whole topic from its beginning, then live, without a
+// consumer group, handing each event to fn in order per partition: how a
+// service rebuilds an in-memory read model of another service's events at
+// every start. Messages of unknown types are skipped (a topic carries types
+// newer than this binary knows). It returns when ctx ends or fn fails.
+func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx context.Context, e proto.Message) error) error {
+	sub, err := NewSubscriber(SubscriberConfig{Brokers: brokers})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		return err
+	}
+	for msg := range msgs {
+		e, err := events.Decode(msg.Metadata.Get(TypeMetadataKey), msg.Payload)
+		if errors.Is(err, events.ErrUnknownType) {
+			msg.Ack()
+			continue
+		}
+		if err == nil {
+			err = fn(msg.Context(), e)
+		}
+		if err != nil {
+			msg.Nack()
+			return fmt.Errorf("kafka: follow %s: %w", topic, err)
+		}
+		msg.Ack()
 	}
 	return nil
 }

@@ -167,8 +167,10 @@ type Session struct {
 	nodeID     string
 	durationMs uint64
 	started    bool
-	// startExpiry is SessionStarted.expires_at.
+	// startExpiry is SessionStarted.expires_at; startedAt its started_at
+	// (zero in sessions recorded before the field existed).
 	startExpiry time.Time
+	startedAt   time.Time
 	// beats says a heartbeat was accepted; lastAt is when the last one was.
 	beats   bool
 	lastAt  time.Time
@@ -261,7 +263,7 @@ func (s *Session) Start(sessionID, songID, listenerID, nodeID string, durationMs
 		return invalid("song duration must be > 0 ms")
 	}
 	return s.record(&eventsv1.SessionStarted{SessionId: sessionID, SongId: songID, ListenerId: listenerID, NodeId: nodeID,
-		DurationMs: durationMs, ExpiresAt: timestamppb.New(now.Add(rules.SessionTTL))})
+		DurationMs: durationMs, ExpiresAt: timestamppb.New(now.Add(rules.SessionTTL)), StartedAt: timestamppb.New(now)})
 }
 
 // Heartbeats credits the heartbeats of this session from one batch, in
@@ -307,7 +309,10 @@ func (s *Session) Heartbeats(batch []Heartbeat, now time.Time, rules Rules) ([]R
 		expiry   = s.ExpiresAt(rules)
 	)
 	if !beats {
-		prev = s.startExpiry.Add(-rules.SessionTTL)
+		prev = s.startedAt
+		if prev.IsZero() {
+			prev = s.startExpiry.Add(-rules.SessionTTL)
+		}
 	}
 	for i, hb := range batch {
 		r := Result{Seq: hb.Seq, Status: Refused}
@@ -418,6 +423,9 @@ func (s *Session) Apply(e proto.Message) error {
 		}
 		s.id, s.songID, s.listenerID, s.nodeID, s.durationMs = e.SessionId, e.SongId, e.ListenerId, e.NodeId, e.DurationMs
 		s.startExpiry = e.ExpiresAt.AsTime()
+		if e.StartedAt != nil {
+			s.startedAt = e.StartedAt.AsTime()
+		}
 		s.cov = Coverage{durationMs: e.DurationMs}
 		s.started = true
 		return nil

@@ -95,7 +95,7 @@ func TestStart(t *testing.T) {
 	s := started(t, 180_000, rules)
 	evs := s.Flush()
 	want := &eventsv1.SessionStarted{SessionId: "s1", SongId: "song1", ListenerId: "alice", NodeId: "node7",
-		DurationMs: 180_000, ExpiresAt: timestamppb.New(t0.Add(5 * time.Minute))}
+		DurationMs: 180_000, ExpiresAt: timestamppb.New(t0.Add(5 * time.Minute)), StartedAt: timestamppb.New(t0)}
 	if len(evs) != 1 || !proto.Equal(evs[0], want) {
 		t.Fatalf("events %v, want %v", evs, want)
 	}

@@ -37,7 +37,9 @@ type SessionStarted struct {
 	// Song duration in milliseconds, from its description.
 	DurationMs uint64 `protobuf:"varint,5,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	// When the session expires without further heartbeats.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// When the session was opened.
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,6 +112,13 @@ func (x *SessionStarted) GetDurationMs() uint64 {
 func (x *SessionStarted) GetExpiresAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *SessionStarted) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
 	}
 	return nil
 }
@@ -364,6 +373,53 @@ func (x *SessionExpired) GetCounted() bool {
 	return false
 }
 
+// HeartbeatBatchRecorded: the heartbeats one shard accepted together, one
+// HeartbeatsCredited per session. The plays service writes heartbeats in
+// batches so that ingestion costs one event per batch, not per heartbeat.
+type HeartbeatBatchRecorded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*HeartbeatsCredited  `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatBatchRecorded) Reset() {
+	*x = HeartbeatBatchRecorded{}
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatBatchRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatBatchRecorded) ProtoMessage() {}
+
+func (x *HeartbeatBatchRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatBatchRecorded.ProtoReflect.Descriptor instead.
+func (*HeartbeatBatchRecorded) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_plays_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HeartbeatBatchRecorded) GetSessions() []*HeartbeatsCredited {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
 // Range is a credited span of the song, [from_ms, to_ms).
 type HeartbeatsCredited_Range struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -375,7 +431,7 @@ type HeartbeatsCredited_Range struct {
 
 func (x *HeartbeatsCredited_Range) Reset() {
 	*x = HeartbeatsCredited_Range{}
-	mi := &file_fanfare_events_v1_plays_proto_msgTypes[4]
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +443,7 @@ func (x *HeartbeatsCredited_Range) String() string {
 func (*HeartbeatsCredited_Range) ProtoMessage() {}
 
 func (x *HeartbeatsCredited_Range) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_plays_proto_msgTypes[4]
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +477,7 @@ var File_fanfare_events_v1_plays_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_plays_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfanfare/events/v1/plays.proto\x12\x11fanfare.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n" +
+	"\x1dfanfare/events/v1/plays.proto\x12\x11fanfare.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x02\n" +
 	"\x0eSessionStarted\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -432,7 +488,9 @@ const file_fanfare_events_v1_plays_proto_rawDesc = "" +
 	"\vduration_ms\x18\x05 \x01(\x04R\n" +
 	"durationMs\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x97\x02\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"\x97\x02\n" +
 	"\x12HeartbeatsCredited\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
@@ -461,7 +519,9 @@ const file_fanfare_events_v1_plays_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1f\n" +
 	"\vlistener_id\x18\x02 \x01(\tR\n" +
 	"listenerId\x12\x18\n" +
-	"\acounted\x18\x03 \x01(\bR\acountedBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\acounted\x18\x03 \x01(\bR\acounted\"[\n" +
+	"\x16HeartbeatBatchRecorded\x12A\n" +
+	"\bsessions\x18\x01 \x03(\v2%.fanfare.events.v1.HeartbeatsCreditedR\bsessionsBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_plays_proto_rawDescOnce sync.Once
@@ -475,24 +535,27 @@ func file_fanfare_events_v1_plays_proto_rawDescGZIP() []byte {
 	return file_fanfare_events_v1_plays_proto_rawDescData
 }
 
-var file_fanfare_events_v1_plays_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_fanfare_events_v1_plays_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_fanfare_events_v1_plays_proto_goTypes = []any{
 	(*SessionStarted)(nil),           // 0: fanfare.events.v1.SessionStarted
 	(*HeartbeatsCredited)(nil),       // 1: fanfare.events.v1.HeartbeatsCredited
 	(*PlayCounted)(nil),              // 2: fanfare.events.v1.PlayCounted
 	(*SessionExpired)(nil),           // 3: fanfare.events.v1.SessionExpired
-	(*HeartbeatsCredited_Range)(nil), // 4: fanfare.events.v1.HeartbeatsCredited.Range
-	(*timestamppb.Timestamp)(nil),    // 5: google.protobuf.Timestamp
+	(*HeartbeatBatchRecorded)(nil),   // 4: fanfare.events.v1.HeartbeatBatchRecorded
+	(*HeartbeatsCredited_Range)(nil), // 5: fanfare.events.v1.HeartbeatsCredited.Range
+	(*timestamppb.Timestamp)(nil),    // 6: google.protobuf.Timestamp
 }
 var file_fanfare_events_v1_plays_proto_depIdxs = []int32{
-	5, // 0: fanfare.events.v1.SessionStarted.expires_at:type_name -> google.protobuf.Timestamp
-	4, // 1: fanfare.events.v1.HeartbeatsCredited.ranges:type_name -> fanfare.events.v1.HeartbeatsCredited.Range
-	5, // 2: fanfare.events.v1.HeartbeatsCredited.at:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 0: fanfare.events.v1.SessionStarted.expires_at:type_name -> google.protobuf.Timestamp
+	6, // 1: fanfare.events.v1.SessionStarted.started_at:type_name -> google.protobuf.Timestamp
+	5, // 2: fanfare.events.v1.HeartbeatsCredited.ranges:type_name -> fanfare.events.v1.HeartbeatsCredited.Range
+	6, // 3: fanfare.events.v1.HeartbeatsCredited.at:type_name -> google.protobuf.Timestamp
+	1, // 4: fanfare.events.v1.HeartbeatBatchRecorded.sessions:type_name -> fanfare.events.v1.HeartbeatsCredited
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_plays_proto_init() }
@@ -506,7 +569,7 @@ func file_fanfare_events_v1_plays_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_plays_proto_rawDesc), len(file_fanfare_events_v1_plays_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

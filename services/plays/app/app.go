@@ -1,0 +1,252 @@
+// Package app holds the plays service's use cases: opening sessions,
+// recording heartbeats in batches and reading a session.
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fanfare/fanfare/internal/platform/apperr"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/services/plays/adapters"
+	"github.com/fanfare/fanfare/services/plays/domain"
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+)
+
+// MaxBatch is the most heartbeats one RecordHeartbeats call takes.
+const MaxBatch = 1000
+
+// Song is what the plays service knows of a song (from the registrar's
+// events).
+type Song struct {
+	DurationMs uint64
+}
+
+// Songs are the songs sessions may be opened for.
+type Songs struct {
+	mu    sync.RWMutex
+	songs map[string]Song
+}
+
+// NewSongs is an empty song list.
+func NewSongs() *Songs { return &Songs{songs: map[string]Song{}} }
+
+// Put records (or updates) a song.
+func (s *Songs) Put(id string, song Song) {
+	s.mu.Lock()
+	s.songs[id] = song
+	s.mu.Unlock()
+}
+
+// Get returns a song.
+func (s *Songs) Get(id string) (Song, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	song, ok := s.songs[id]
+	return song, ok
+}
+
+// App is the plays service's application layer.
+type App struct {
+	Shards []*adapters.ShardWriter
+	Songs  *Songs
+	Rules  domain.Rules
+	Now    func() time.Time
+
+	mu   sync.Mutex
+	open map[string]int // listener → open sessions
+}
+
+// New wires the use cases over recovered shards.
+func New(shards []*adapters.ShardWriter, songs *Songs, rules domain.Rules, now func() time.Time) *App {
+	return &App{Shards: shards, Songs: songs, Rules: rules, Now: now, open: map[string]int{}}
+}
+
+// CountOpen rebuilds the open-session counts from the shards (at start).
+func (a *App) CountOpen(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.open)
+	for _, w := range a.Shards {
+		err := w.Do(ctx, func(s *adapters.Shard) ([]proto.Message, error) {
+			for _, sess := range s.Sessions {
+				a.open[sess.ListenerID()]++
+			}
+			return nil, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartSession opens a single-use session. Errors: InvalidInput, NotFound
+// (unknown song), PermissionDenied (another listener without the
+// node_operator role), Exhausted (the listener has too many open sessions).
+func (a *App) StartSession(ctx context.Context, songID, listenerID, nodeID string) (string, time.Time, error) {
+	who, err := identity.Caller(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if listenerID == "" {
+		listenerID = who.ID
+	}
+	if listenerID != who.ID {
+		if err := identity.Require(who, identity.RoleNode); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+	if nodeID == "" || len(nodeID) > 128 {
+		return "", time.Time{}, apperr.New(apperr.InvalidInput, "node_id is required (1..128 characters)")
+	}
+	song, ok := a.Songs.Get(songID)
+	if !ok {
+		return "", time.Time{}, apperr.New(apperr.NotFound, "song %q is not known to the plays service", songID)
+	}
+	a.mu.Lock()
+	if a.open[listenerID] >= int(a.Rules.MaxOpenSessions) {
+		a.mu.Unlock()
+		return "", time.Time{}, apperr.New(apperr.Exhausted, "listener %s has %d open sessions, the most allowed", listenerID, a.Rules.MaxOpenSessions)
+	}
+	a.open[listenerID]++
+	a.mu.Unlock()
+	shard := adapters.ShardOf(songID, len(a.Shards))
+	id := fmt.Sprintf("%02x-%s", shard, uuid.NewString())
+	expires, err := a.Shards[shard].Start(ctx, id, songID, listenerID, nodeID, song.DurationMs, a.Now(), a.Rules)
+	if err != nil {
+		a.closed(listenerID)
+		return "", time.Time{}, err
+	}
+	return id, expires, nil
+}
+
+func (a *App) closed(listeners ...string) {
+	a.mu.Lock()
+	for _, l := range listeners {
+		if a.open[l]--; a.open[l] <= 0 {
+			delete(a.open, l)
+		}
+	}
+	a.mu.Unlock()
+}
+
+// shardOfSession reads the shard from a session id ("<shard hex>-<uuid>").
+func (a *App) shardOfSession(id string) (int, bool) {
+	prefix, _, ok := strings.Cut(id, "-")
+	if !ok || len(prefix) != 2 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(prefix, 16, 8)
+	if err != nil || int(n) >= len(a.Shards) {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// HeartbeatIn is one heartbeat of a request.
+type HeartbeatIn struct {
+	SessionID string
+	domain.Heartbeat
+}
+
+// RecordHeartbeats records a batch: each shard's part goes to its writer,
+// shards in parallel. Results are in request order.
+func (a *App) RecordHeartbeats(ctx context.Context, beats []HeartbeatIn) ([]adapters.BeatResult, error) {
+	who, err := identity.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(beats) == 0 || len(beats) > MaxBatch {
+		return nil, apperr.New(apperr.InvalidInput, "send 1..%d heartbeats per call, got %d", MaxBatch, len(beats))
+	}
+	out := make([]adapters.BeatResult, len(beats))
+	byShard := map[int][]adapters.Beat{}
+	for i, b := range beats {
+		n, ok := a.shardOfSession(b.SessionID)
+		if !ok {
+			out[i] = adapters.BeatResult{Result: domain.Result{Seq: b.Seq, Status: domain.Refused, Reason: "unknown_session"}}
+			continue
+		}
+		byShard[n] = append(byShard[n], adapters.Beat{Index: i, SessionID: b.SessionID, Heartbeat: b.Heartbeat})
+	}
+	now := a.Now()
+	authorize := func(s *domain.Session) bool {
+		return s.ListenerID() == who.ID || s.NodeID() == who.ID
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for n, part := range byShard {
+		g.Go(func() error {
+			res, err := a.Shards[n].Heartbeats(gctx, part, now, a.Rules, authorize)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for i, r := range res {
+				out[i] = r
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err)
+	}
+	return out, nil
+}
+
+// SessionView is what GetSession shows.
+type SessionView struct {
+	ID, SongID, ListenerID, NodeID  string
+	DurationMs, CoverageMs, LastSeq uint64
+	Counted, Expired                bool
+	PlayID                          string
+	ExpiresAt                       time.Time
+}
+
+// GetSession shows a session to its listener, its node and auditors.
+func (a *App) GetSession(ctx context.Context, id string) (SessionView, error) {
+	who, err := identity.Caller(ctx)
+	if err != nil {
+		return SessionView{}, err
+	}
+	n, ok := a.shardOfSession(id)
+	if !ok {
+		return SessionView{}, apperr.New(apperr.NotFound, "no open session %q", id)
+	}
+	var v SessionView
+	found, err := a.Shards[n].Session(ctx, id, func(s *domain.Session) {
+		v = SessionView{ID: s.ID(), SongID: s.SongID(), ListenerID: s.ListenerID(), NodeID: s.NodeID(), DurationMs: s.DurationMs(),
+			CoverageMs: s.CoverageMs(), LastSeq: s.LastSeq(), Counted: s.Counted(), Expired: s.Expired(), PlayID: s.PlayID(),
+			ExpiresAt: s.ExpiresAt(a.Rules)}
+	})
+	if err != nil {
+		return SessionView{}, err
+	}
+	if !found {
+		return SessionView{}, apperr.New(apperr.NotFound, "no open session %q (unknown or expired)", id)
+	}
+	if v.ListenerID != who.ID && v.NodeID != who.ID && !who.Has(identity.RoleAuditor) {
+		return SessionView{}, apperr.New(apperr.PermissionDenied, "session %s is not yours", id)
+	}
+	return v, nil
+}
+
+// ExpireSessions ends expired sessions in every shard.
+func (a *App) ExpireSessions(ctx context.Context) error {
+	for _, w := range a.Shards {
+		listeners, err := w.Expire(ctx, a.Now(), a.Rules)
+		if err != nil {
+			return err
+		}
+		a.closed(listeners...)
+	}
+	return nil
+}

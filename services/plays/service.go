@@ -1,0 +1,124 @@
+// Package plays is the plays service (DESIGN §5): listening sessions fed
+// by player heartbeats, counted once at 50% coverage, with each song's plays
+// numbered exactly.
+package plays
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
+	"github.com/fanfare/fanfare/services/plays/adapters"
+	"github.com/fanfare/fanfare/services/plays/app"
+	"github.com/fanfare/fanfare/services/plays/domain"
+	"github.com/fanfare/fanfare/services/plays/ports"
+	"golang.org/x/sync/errgroup"
+)
+
+// DefaultShards is the shard count of a new deployment. It is fixed for
+// the life of the data: songs hash to shards.
+const DefaultShards = 16
+
+// Config wires the service.
+type Config struct {
+	Store *eventstore.Store
+	// Brokers to learn songs from; none: songs only through App.Songs.
+	Brokers     []string
+	IdentityKey ed25519.PublicKey
+	Shards      int
+	Rules       domain.Rules
+	// ExpireEvery is how often expired sessions are closed (default 1 s).
+	ExpireEvery time.Duration
+	Now         func() time.Time
+}
+
+// Service is a runnable plays service.
+type Service struct {
+	cfg Config
+	App *app.App
+}
+
+// songsTopic carries the registrar's events.
+var songsTopic, _ = events.Topic("fanfare.songs.v1.SongRegistered")
+
+// New recovers every shard from its stream.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil || len(cfg.IdentityKey) != ed25519.PublicKeySize {
+		return nil, errors.New("plays: a store and the identity key are required")
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = DefaultShards
+	}
+	if cfg.Rules == (domain.Rules{}) {
+		cfg.Rules = domain.DefaultRules()
+	}
+	if err := cfg.Rules.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ExpireEvery <= 0 {
+		cfg.ExpireEvery = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	shards := make([]*adapters.ShardWriter, cfg.Shards)
+	for i := range shards {
+		w, err := adapters.OpenShard(ctx, cfg.Store, i)
+		if err != nil {
+			return nil, err
+		}
+		shards[i] = w
+	}
+	return &Service{cfg: cfg, App: app.New(shards, app.NewSongs(), cfg.Rules, cfg.Now)}, nil
+}
+
+// Handler is the Connect handler and the path to mount it on.
+func (s *Service) Handler() (string, http.Handler) {
+	return playsv1connect.NewPlaysServiceHandler(ports.Connect{App: s.App},
+		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+}
+
+// Run runs the shard writers, the expiry clock and the song follower until
+// ctx ends or one of them fails.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, w := range s.App.Shards {
+		g.Go(func() error { return w.Run(ctx) })
+	}
+	g.Go(func() error {
+		if err := s.App.CountOpen(ctx); err != nil {
+			return err
+		}
+		t := time.NewTicker(s.cfg.ExpireEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				if err := s.App.ExpireSessions(ctx); err != nil && ctx.Err() == nil {
+					return err
+				}
+			}
+		}
+	})
+	if len(s.cfg.Brokers) > 0 {
+		g.Go(func() error {
+			err := kafka.Follow(ctx, s.cfg.Brokers, songsTopic, ports.SongEvent(s.App.Songs))
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}

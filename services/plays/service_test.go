@@ -1,0 +1,337 @@
+package plays_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	playsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
+	"github.com/fanfare/fanfare/services/plays"
+	"github.com/fanfare/fanfare/services/plays/adapters"
+	"github.com/fanfare/fanfare/services/plays/app"
+	"github.com/google/uuid"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type harness struct {
+	t       *testing.T
+	brokers []string
+	store   *eventstore.Store
+	key     ed25519.PrivateKey
+	clock   *clock
+	svc     *plays.Service
+	url     string
+	stop    func()
+}
+
+func newHarness(t *testing.T, brokers ...string) *harness {
+	_, key, _ := ed25519.GenerateKey(nil)
+	h := &harness{t: t, brokers: brokers, store: eventstore.NewStore(estest.Connect(t)), key: key, clock: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
+	h.start()
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := plays.New(ctx, plays.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.key.Public().(ed25519.PublicKey), Shards: 4,
+		Now: h.clock.Now, ExpireEvery: time.Hour})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	mux := http.NewServeMux()
+	path, handler := svc.Handler()
+	mux.Handle(path, handler)
+	srv := httptest.NewServer(mux)
+	h.svc, h.url = svc, srv.URL
+	stopped := false
+	h.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("service stopped with %v", err)
+		}
+	}
+}
+
+func (h *harness) as(id string, roles ...string) playsv1connect.PlaysServiceClient {
+	return playsv1connect.NewPlaysServiceClient(http.DefaultClient, h.url, connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func code(err error) connect.Code {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Code()
+	}
+	return 0
+}
+
+func (h *harness) open(c playsv1connect.PlaysServiceClient, song string) string {
+	h.t.Helper()
+	r, err := c.StartSession(ctx(h.t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: song, NodeId: "node-1"}))
+	if err != nil {
+		h.t.Fatalf("start session: %v", err)
+	}
+	return r.Msg.SessionId
+}
+
+func beats(c playsv1connect.PlaysServiceClient, t *testing.T, hs ...*playsv1.Heartbeat) []*playsv1.HeartbeatResult {
+	t.Helper()
+	r, err := c.RecordHeartbeats(ctx(t), connect.NewRequest(&playsv1.RecordHeartbeatsRequest{Heartbeats: hs}))
+	if err != nil {
+		t.Fatalf("heartbeats: %v", err)
+	}
+	return r.Msg.Results
+}
+
+func TestSessionsCountOnceAtHalfCoverage(t *testing.T) {
+	h := newHarness(t)
+	song := uuid.NewString()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 180_000})
+	alice := h.as("alice")
+	s := h.open(alice, song)
+
+	// Seek 0–60 s then 90–150 s, one heartbeat per 10 s of wall time: 120 s
+	// of coverage; the play counts when it reaches 90 s (50%).
+	var counted []uint64
+	for i, from := range []uint64{0, 10, 20, 30, 40, 50, 90, 100, 110, 120, 130, 140} {
+		h.clock.Advance(10 * time.Second)
+		r := beats(alice, t, &playsv1.Heartbeat{SessionId: s, Seq: uint64(i + 1), FromMs: from * 1000, ToMs: from*1000 + 10_000})[0]
+		if !r.Accepted || r.CreditedMs != 10_000 {
+			t.Fatalf("heartbeat %d: %v", i+1, r)
+		}
+		if r.PlayNumber != 0 {
+			counted = append(counted, r.PlayNumber)
+			if r.CoverageMs != 90_000 {
+				t.Fatalf("counted at %d ms of coverage, want 90000", r.CoverageMs)
+			}
+		}
+	}
+	if fmt.Sprint(counted) != "[1]" {
+		t.Fatalf("play numbers %v, want [1]: a session counts once", counted)
+	}
+	// The chorus again adds nothing.
+	h.clock.Advance(10 * time.Second)
+	if r := beats(alice, t, &playsv1.Heartbeat{SessionId: s, Seq: 13, FromMs: 90_000, ToMs: 100_000})[0]; !r.Accepted || r.CoverageMs != 120_000 {
+		t.Fatalf("chorus replay: %v", r)
+	}
+	got, err := alice.GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: s}))
+	if err != nil || got.Msg.CoverageMs != 120_000 || !got.Msg.Counted || got.Msg.PlayId != "play-"+s || got.Msg.LastSeq != 13 {
+		t.Fatalf("session: %v %v", got, err)
+	}
+
+	// Refusals change nothing.
+	h.clock.Advance(500 * time.Millisecond)
+	cases := []struct {
+		c      playsv1connect.PlaysServiceClient
+		hb     *playsv1.Heartbeat
+		reason string
+	}{
+		{alice, &playsv1.Heartbeat{SessionId: s, Seq: 14, FromMs: 0, ToMs: 1000}, "too_soon"},
+		{alice, &playsv1.Heartbeat{SessionId: s, Seq: 13, FromMs: 0, ToMs: 1000}, "duplicate_or_old"},
+		{alice, &playsv1.Heartbeat{SessionId: s, Seq: 20, FromMs: 5000, ToMs: 5000}, "bad_range"},
+		{h.as("mallory"), &playsv1.Heartbeat{SessionId: s, Seq: 20, FromMs: 0, ToMs: 1000}, "forbidden"},
+		{alice, &playsv1.Heartbeat{SessionId: "zz-nope", Seq: 1, FromMs: 0, ToMs: 1000}, "unknown_session"},
+	}
+	for _, c := range cases {
+		if r := beats(c.c, t, c.hb)[0]; r.Accepted || r.Reason != c.reason {
+			t.Errorf("want %s, got %v", c.reason, r)
+		}
+	}
+	if _, err := alice.RecordHeartbeats(ctx(t), connect.NewRequest(&playsv1.RecordHeartbeatsRequest{})); code(err) != connect.CodeInvalidArgument {
+		t.Fatalf("empty batch: %v", err)
+	}
+	if _, err := alice.RecordHeartbeats(ctx(t), connect.NewRequest(&playsv1.RecordHeartbeatsRequest{Heartbeats: make([]*playsv1.Heartbeat, 1001)})); code(err) != connect.CodeInvalidArgument {
+		t.Fatalf("1001 heartbeats: %v", err)
+	}
+	// The wall-time cap: 10 s claimed 2 s after the last heartbeat credits 2.5 s.
+	s2 := h.open(h.as("bob"), song)
+	h.clock.Advance(2 * time.Second)
+	if r := beats(h.as("bob"), t, &playsv1.Heartbeat{SessionId: s2, Seq: 1, FromMs: 0, ToMs: 10_000})[0]; !r.Accepted || r.CreditedMs != 2_500 {
+		t.Fatalf("wall-time cap: %v", r)
+	}
+	if _, err := alice.StartSession(ctx(t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: uuid.NewString(), NodeId: "n"})); code(err) != connect.CodeNotFound {
+		t.Fatalf("unknown song: %v", err)
+	}
+	if _, err := alice.StartSession(ctx(t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: song, ListenerId: "bob", NodeId: "n"})); code(err) != connect.CodePermissionDenied {
+		t.Fatalf("opening for another listener: %v", err)
+	}
+}
+
+// Many sessions of one hot song reaching 50% in the same instant get the
+// play numbers 1..n, each once, and numbering continues after a restart.
+func TestPlayNumbersAreExactUnderConcurrency(t *testing.T) {
+	h := newHarness(t)
+	song := uuid.NewString()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
+	const n = 40
+	sessions := make([]string, n)
+	clients := make([]playsv1connect.PlaysServiceClient, n)
+	for i := range sessions {
+		clients[i] = h.as(fmt.Sprint("listener-", i))
+		sessions[i] = h.open(clients[i], song)
+	}
+	h.clock.Advance(10 * time.Second)
+	var mu sync.Mutex
+	var numbers []int
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := beats(clients[i], t, &playsv1.Heartbeat{SessionId: sessions[i], Seq: 1, FromMs: 0, ToMs: 10_000})[0]
+			mu.Lock()
+			numbers = append(numbers, int(r.PlayNumber))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Ints(numbers)
+	for i, got := range numbers {
+		if got != i+1 {
+			t.Fatalf("play numbers %v, want 1..%d each once", numbers, n)
+		}
+	}
+
+	// The log holds exactly n PlayCounted, numbered 1..n.
+	var logged []int
+	for shard := 0; shard < 4; shard++ {
+		if _, err := h.store.ReadStream(ctx(t), adapters.ShardStream(shard), 0, func(e eventstore.Event) error {
+			if p, ok := e.Message.(*eventsv1.PlayCounted); ok && p.SongId == song {
+				logged = append(logged, int(p.SongPlayNumber))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sort.Ints(logged)
+	if fmt.Sprint(logged) != fmt.Sprint(numbers) {
+		t.Fatalf("logged play numbers %v differ from the answers %v", logged, numbers)
+	}
+
+	// A restarted service recovers sessions and counts on from n.
+	h.stop()
+	h.start()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
+	got, err := h.as("listener-0").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: sessions[0]}))
+	if err != nil || !got.Msg.Counted || got.Msg.CoverageMs != 10_000 {
+		t.Fatalf("recovered session: %v %v", got, err)
+	}
+	late := h.as("late")
+	s := h.open(late, song)
+	h.clock.Advance(10 * time.Second)
+	if r := beats(late, t, &playsv1.Heartbeat{SessionId: s, Seq: 1, FromMs: 0, ToMs: 10_000})[0]; r.PlayNumber != n+1 {
+		t.Fatalf("after restart, play number %d, want %d", r.PlayNumber, n+1)
+	}
+}
+
+func TestOpenSessionsAreBoundedAndExpire(t *testing.T) {
+	h := newHarness(t)
+	song := uuid.NewString()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 60_000})
+	alice := h.as("alice")
+	rules := h.svc.App.Rules
+	var first string
+	for i := 0; i < int(rules.MaxOpenSessions); i++ {
+		s := h.open(alice, song)
+		if first == "" {
+			first = s
+		}
+	}
+	if _, err := alice.StartSession(ctx(t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: song, NodeId: "n"})); code(err) != connect.CodeResourceExhausted {
+		t.Fatalf("one session too many: %v", err)
+	}
+	h.clock.Advance(rules.SessionTTL + time.Second)
+	if r := beats(alice, t, &playsv1.Heartbeat{SessionId: first, Seq: 1, FromMs: 0, ToMs: 1000})[0]; r.Accepted || r.Reason != "expired" {
+		t.Fatalf("heartbeat after the TTL: %v", r)
+	}
+	if err := h.svc.App.ExpireSessions(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: first})); code(err) != connect.CodeNotFound {
+		t.Fatalf("an expired session is still open: %v", err)
+	}
+	h.open(alice, song) // room again
+}
+
+// The service learns songs (and their durations) from the registrar's
+// events on Kafka, re-reading the topic at every start.
+func TestSongsAreLearnedFromRegistrarEvents(t *testing.T) {
+	broker := kafkatest.NewBroker(t)
+	h := newHarness(t, broker.Brokers()...)
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	fctx, stopForwarder := context.WithCancel(context.Background())
+	defer stopForwarder()
+	go forwarder.Run(fctx, forwarder.Config{Store: h.store, Publisher: pub})
+	song := uuid.NewString()
+	if _, err := h.store.Append(ctx(t), "song-"+song, esdb.Any{}, eventstore.Pending{Message: &eventsv1.SongRegistered{Version: 1,
+		Description: &eventsv1.SongDescription{SongId: song, Title: "t", DurationMs: 42_000}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStart := func() *playsv1.StartSessionResponse {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r, err := h.as("alice").StartSession(ctx(t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: song, NodeId: "n"}))
+			if err == nil {
+				return r.Msg
+			}
+			if code(err) != connect.CodeNotFound || time.Now().After(deadline) {
+				t.Fatalf("start session of a registered song: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	s := waitStart()
+	got, err := h.as("alice").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: s.SessionId}))
+	if err != nil || got.Msg.DurationMs != 42_000 {
+		t.Fatalf("session of the learned song: %v %v", got, err)
+	}
+	h.stop()
+	h.start()
+	waitStart() // learned again after a restart
+}
