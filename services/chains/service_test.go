@@ -3,9 +3,7 @@ package chains_test
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	"github.com/fanfare/fanfare/internal/platform/sealbox"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
@@ -27,13 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func code(err error) connect.Code {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Code()
-	}
-	return 0
-}
+var code = servicetest.Code
 
 // A purchase's token, extended offline by two distributors, is resolved
 // from the PurchaseRequested event over Kafka: nearest first, once, and
@@ -57,15 +50,9 @@ func TestPurchasesResolveOverKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	mux := http.NewServeMux()
-	path, h := svc.Handler()
-	mux.Handle(path, h)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	url, stop := servicetest.Serve(t, svc)
 	as := func(id string) chainsv1connect.ChainsServiceClient {
-		return chainsv1connect.NewChainsServiceClient(http.DefaultClient, srv.URL, connect.WithInterceptors(identity.CallAs(idKey, identity.Identity{ID: id})))
+		return chainsv1connect.NewChainsServiceClient(http.DefaultClient, url, connect.WithInterceptors(identity.CallAs(idKey, identity.Identity{ID: id})))
 	}
 
 	song := uuid.NewString()
@@ -175,8 +162,5 @@ func TestPurchasesResolveOverKafka(t *testing.T) {
 	if r, ok := answers["p4"][0].(*eventsv1.DistributorChainResolved); !ok || len(r.DistributorIds) != 0 {
 		t.Fatalf("p4 (no token): %v", answers["p4"][0])
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("service stopped with %v", err)
-	}
+	stop()
 }

@@ -3,10 +3,8 @@ package plays_test
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	playsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
@@ -56,55 +55,27 @@ func newHarness(t *testing.T, brokers ...string) *harness {
 	_, key, _ := ed25519.GenerateKey(nil)
 	h := &harness{t: t, brokers: brokers, store: eventstore.NewStore(estest.Connect(t)), key: key, clock: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
 	h.start()
-	t.Cleanup(func() { h.stop() })
 	return h
 }
 
 func (h *harness) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := plays.New(ctx, plays.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.key.Public().(ed25519.PublicKey), Shards: 4,
+	svc, err := plays.New(context.Background(), plays.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.key.Public().(ed25519.PublicKey), Shards: 4,
 		Now: h.clock.Now, ExpireEvery: time.Hour})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	mux := http.NewServeMux()
-	path, handler := svc.Handler()
-	mux.Handle(path, handler)
-	srv := httptest.NewServer(mux)
-	h.svc, h.url = svc, srv.URL
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("service stopped with %v", err)
-		}
-	}
+	h.svc = svc
+	h.url, h.stop = servicetest.Serve(h.t, svc)
 }
 
 func (h *harness) as(id string, roles ...string) playsv1connect.PlaysServiceClient {
 	return playsv1connect.NewPlaysServiceClient(http.DefaultClient, h.url, connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func code(err error) connect.Code {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Code()
-	}
-	return 0
-}
+var (
+	ctx  = servicetest.Ctx
+	code = servicetest.Code
+)
 
 func (h *harness) open(c playsv1connect.PlaysServiceClient, song string) string {
 	h.t.Helper()

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	"github.com/fanfare/fanfare/internal/platform/sealbox"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
@@ -33,14 +33,14 @@ import (
 )
 
 type harness struct {
-	t        *testing.T
-	idKey    ed25519.PrivateKey
-	regKey   ed25519.PrivateKey
-	store    *eventstore.Store
-	brokers  []string
-	svc      *songs.Service
-	url      string
-	stopOnce func()
+	t       *testing.T
+	idKey   ed25519.PrivateKey
+	regKey  ed25519.PrivateKey
+	store   *eventstore.Store
+	brokers []string
+	svc     *songs.Service
+	url     string
+	stop    func()
 }
 
 func newHarness(t *testing.T, brokers []string) *harness {
@@ -48,40 +48,19 @@ func newHarness(t *testing.T, brokers []string) *harness {
 	_, regKey, _ := ed25519.GenerateKey(nil)
 	h := &harness{t: t, idKey: idKey, regKey: regKey, store: eventstore.NewStore(estest.Connect(t)), brokers: brokers}
 	h.start()
-	t.Cleanup(h.stop)
 	return h
 }
 
 // start (re)starts the service on the harness's store.
 func (h *harness) start() {
 	h.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := songs.New(ctx, songs.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.idKey.Public().(ed25519.PublicKey),
+	svc, err := songs.New(context.Background(), songs.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.idKey.Public().(ed25519.PublicKey),
 		SigningKey: h.regKey, Subscriber: kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	mux := http.NewServeMux()
-	path, handler := svc.Handler()
-	mux.Handle(path, handler)
-	srv := httptest.NewServer(mux)
-	h.svc, h.url = svc, srv.URL
-	h.stopOnce = func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("service stopped with %v", err)
-		}
-	}
-}
-
-func (h *harness) stop() {
-	if h.stopOnce != nil {
-		h.stopOnce()
-		h.stopOnce = nil
-	}
+	h.svc = svc
+	h.url, h.stop = servicetest.Serve(h.t, svc)
 }
 
 func (h *harness) restart() {
@@ -94,19 +73,10 @@ func (h *harness) as(id string, roles ...string) songsv1connect.SongsServiceClie
 		connect.WithInterceptors(identity.CallAs(h.idKey, identity.Identity{ID: id, Roles: roles})))
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func code(err error) connect.Code {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Code()
-	}
-	return 0
-}
+var (
+	ctx  = servicetest.Ctx
+	code = servicetest.Code
+)
 
 // fingerprint is a synthetic Chromaprint fingerprint of n items.
 func fingerprint(seed uint64, n int) []uint32 {

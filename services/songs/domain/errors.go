@@ -7,18 +7,10 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 )
 
-// Error is a domain error with a kind the ports map to a Connect code.
-type Error struct {
-	kind string
-	err  error
-}
-
-func (e *Error) Error() string    { return e.err.Error() }
-func (e *Error) Unwrap() error    { return e.err }
-func (e *Error) KindName() string { return e.kind }
-
+// kinded wraps a sentinel with detail and the kind the ports map to a
+// Connect code.
 func kinded(kind string, sentinel error, format string, args ...any) error {
-	return &Error{kind: kind, err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))}
+	return apperr.Wrap(kind, fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...)))
 }
 
 // Sentinels; errors returned by this package wrap exactly one of them.

@@ -1,0 +1,65 @@
+// Package servicetest starts a service the way fanfare dev does (its Run
+// loop and its Connect handler on an HTTP server) for component tests, and
+// holds the small helpers those tests share.
+package servicetest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// Service is what every Fanfare service offers.
+type Service interface {
+	Handler() (string, http.Handler)
+	Run(ctx context.Context) error
+}
+
+// Serve runs svc until stop (or the test's end) and returns its URL. stop
+// shuts it down, fails the test if Run failed, and may be called twice.
+func Serve(t testing.TB, svc Service) (url string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	mux := http.NewServeMux()
+	path, h := svc.Handler()
+	mux.Handle(path, h)
+	srv := httptest.NewServer(mux)
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("service stopped with %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return srv.URL, stop
+}
+
+// Ctx is a context for one call of a test: canceled at the test's end and
+// after a minute at most.
+func Ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// Code is the Connect code of err (0 when err is not a Connect error).
+func Code(err error) connect.Code {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Code()
+	}
+	return 0
+}
