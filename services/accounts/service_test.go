@@ -3,10 +3,8 @@ package accounts_test
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/money"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
@@ -35,26 +34,13 @@ type harness struct {
 
 func start(t *testing.T, store *eventstore.Store, key ed25519.PrivateKey) *harness {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := accounts.New(ctx, accounts.Config{Store: store, IdentityKey: key.Public().(ed25519.PublicKey)})
+	svc, err := accounts.New(context.Background(), accounts.Config{Store: store, IdentityKey: key.Public().(ed25519.PublicKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	mux := http.NewServeMux()
-	path, h := svc.Handler()
-	mux.Handle(path, h)
-	srv := httptest.NewServer(mux)
-	h2 := &harness{t: t, key: key, store: store, svc: svc, url: srv.URL}
-	h2.stop = func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service stopped with %v", err)
-		}
-	}
-	return h2
+	h := &harness{t: t, key: key, store: store, svc: svc}
+	h.url, h.stop = servicetest.Serve(t, svc)
+	return h
 }
 
 // as is a client that calls with a signed identity.
@@ -63,13 +49,7 @@ func (h *harness) as(id string, roles ...string) accountsv1connect.AccountsServi
 		connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
 }
 
-func code(err error) connect.Code {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Code()
-	}
-	return 0
-}
+var code = servicetest.Code
 
 func wantCode(t *testing.T, what string, err error, c connect.Code) {
 	t.Helper()
