@@ -22,6 +22,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/sagas/royalty"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/chains"
 	"github.com/fanfare/fanfare/services/plays"
@@ -152,8 +153,9 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	mux := healthMux(checks)
 	for _, p := range parts {
-		path, h := p.Handler()
-		mux.Handle(path, h)
+		if path, h := p.Handler(); h != nil {
+			mux.Handle(path, h)
+		}
 	}
 	// h2c: gRPC clients speak HTTP/2 without TLS on this port.
 	protocols := new(http.Protocols)
@@ -163,7 +165,11 @@ func runDev(ctx context.Context, args []string) error {
 	go hs.Serve(lis)
 	slog.Info("health endpoints listening", "healthz", "http://"+lis.Addr().String()+"/healthz", "readyz", "http://"+lis.Addr().String()+"/readyz")
 	for _, p := range parts {
-		path, _ := p.Handler()
+		path, h := p.Handler()
+		if h == nil {
+			slog.Info(p.name + " running")
+			continue
+		}
 		slog.Info(p.name+" service listening", "url", "http://"+lis.Addr().String()+path, "protocols", "connect, grpc, grpc-web")
 	}
 	slog.Info("fanfare dev is running; stop with Ctrl-C or SIGTERM")
@@ -261,5 +267,14 @@ func devServices(ctx context.Context, dataDir string, store *eventstore.Store, b
 	if err != nil {
 		return nil, err
 	}
-	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}}, nil
+	roy, err := royalty.New(ctx, royalty.Config{Store: store, Brokers: brokers})
+	if err != nil {
+		return nil, err
+	}
+	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", sagaPart{roy}}}, nil
 }
+
+// sagaPart is a saga in the dev process: background work, no API.
+type sagaPart struct{ *royalty.Service }
+
+func (sagaPart) Handler() (string, http.Handler) { return "", nil }

@@ -18,8 +18,14 @@ import (
 // A request that names no known book, or mixes assets, still gets an
 // answer: it is logged as an invalid request (no postings) in the first
 // book, so the requester sees a rejection under its id.
+//
+// Escrows a request asks to open (open_escrows) are opened first, so a
+// saga can credit an artist's escrow on its first reward; anything that is
+// not an escrow of the request's book is left alone and the request decides
+// as it would (unknown_account).
 func (a *App) DecideLedgerRequests(ctx context.Context, evs []*eventsv1.LedgerTransactionRequested) error {
 	byBook := map[*adapters.BookWriter][]domain.Request{}
+	opens := map[*adapters.BookWriter]map[string]bool{}
 	for _, ev := range evs {
 		req, convErr := adapters.RequestFromEvent(ev)
 		book, err := a.Book(req.Asset)
@@ -28,10 +34,27 @@ func (a *App) DecideLedgerRequests(ctx context.Context, evs []*eventsv1.LedgerTr
 			req = domain.Request{ID: ev.TransactionId, Asset: book.Asset(), RequestedBy: ev.RequestedBy, Memo: ev.Memo}
 		}
 		byBook[book] = append(byBook[book], req)
+		for _, id := range ev.OpenEscrows {
+			if aid, err := domain.ParseAccountID(id); err == nil && aid.Kind == domain.AccountEscrow && aid.Asset == book.Asset() {
+				if opens[book] == nil {
+					opens[book] = map[string]bool{}
+				}
+				opens[book][id] = true
+			}
+		}
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	for book, reqs := range byBook {
 		g.Go(func() error {
+			for id := range opens[book] {
+				var open bool
+				book.Read(func(b *domain.Book) error { _, err := b.Balance(id); open = err == nil; return nil })
+				if !open {
+					if _, err := book.Open(ctx, id); err != nil {
+						return err
+					}
+				}
+			}
 			_, err := book.ApplyAll(ctx, reqs)
 			return err
 		})

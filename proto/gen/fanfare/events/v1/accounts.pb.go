@@ -826,7 +826,11 @@ type LedgerTransactionRequested struct {
 	// Why the money moves; postings without their own kind carry it.
 	Kind PostingKind `protobuf:"varint,6,opt,name=kind,proto3,enum=fanfare.events.v1.PostingKind" json:"kind,omitempty"`
 	// The book (asset) the transaction belongs to.
-	Asset         string `protobuf:"bytes,7,opt,name=asset,proto3" json:"asset,omitempty"`
+	Asset string `protobuf:"bytes,7,opt,name=asset,proto3" json:"asset,omitempty"`
+	// Escrow accounts (escrow:<purpose>:<ref>:<ASSET>) the ledger opens, if
+	// they are not open yet, before deciding: e.g. an artist's discovery
+	// escrow on its first reward. Other kinds are never opened this way.
+	OpenEscrows   []string `protobuf:"bytes,8,rep,name=open_escrows,json=openEscrows,proto3" json:"open_escrows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -908,6 +912,13 @@ func (x *LedgerTransactionRequested) GetAsset() string {
 		return x.Asset
 	}
 	return ""
+}
+
+func (x *LedgerTransactionRequested) GetOpenEscrows() []string {
+	if x != nil {
+		return x.OpenEscrows
+	}
+	return nil
 }
 
 // LedgerTransactionCommitted: the postings are applied. Appears as an entry
@@ -2017,7 +2028,7 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vrejected_by\x18\x04 \x01(\tR\n" +
-	"rejectedBy\"\xb4\x02\n" +
+	"rejectedBy\"\xd7\x02\n" +
 	"\x1aLedgerTransactionRequested\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x126\n" +
 	"\bpostings\x18\x02 \x03(\v2\x1a.fanfare.events.v1.PostingR\bpostings\x12!\n" +
@@ -2025,7 +2036,8 @@ const file_fanfare_events_v1_accounts_proto_rawDesc = "" +
 	"\x04memo\x18\x04 \x01(\tR\x04memo\x126\n" +
 	"\x05holds\x18\x05 \x03(\v2 .fanfare.events.v1.HoldOperationR\x05holds\x122\n" +
 	"\x04kind\x18\x06 \x01(\x0e2\x1e.fanfare.events.v1.PostingKindR\x04kind\x12\x14\n" +
-	"\x05asset\x18\a \x01(\tR\x05asset\"\xce\x01\n" +
+	"\x05asset\x18\a \x01(\tR\x05asset\x12!\n" +
+	"\fopen_escrows\x18\b \x03(\tR\vopenEscrows\"\xce\x01\n" +
 	"\x1aLedgerTransactionCommitted\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x126\n" +
 	"\bpostings\x18\x02 \x03(\v2\x1a.fanfare.events.v1.PostingR\bpostings\x12!\n" +

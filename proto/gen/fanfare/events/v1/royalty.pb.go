@@ -35,6 +35,9 @@ const (
 	RewardRefused_REASON_SUPPLY_CAP RewardRefused_Reason = 1
 	// The listener cannot pay the standard-tier burn.
 	RewardRefused_REASON_BURN_UNAFFORDABLE RewardRefused_Reason = 2
+	// The ledger rejected the transaction for another reason (e.g. a
+	// wallet that was never opened); detail says which.
+	RewardRefused_REASON_LEDGER_REJECTED RewardRefused_Reason = 3
 )
 
 // Enum value maps for RewardRefused_Reason.
@@ -43,11 +46,13 @@ var (
 		0: "REASON_UNSPECIFIED",
 		1: "REASON_SUPPLY_CAP",
 		2: "REASON_BURN_UNAFFORDABLE",
+		3: "REASON_LEDGER_REJECTED",
 	}
 	RewardRefused_Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":       0,
 		"REASON_SUPPLY_CAP":        1,
 		"REASON_BURN_UNAFFORDABLE": 2,
+		"REASON_LEDGER_REJECTED":   3,
 	}
 )
 
@@ -173,11 +178,351 @@ func (x *RewardRefused) GetDetail() string {
 	return ""
 }
 
+// RewardSettled: the ledger committed a play's reward transaction.
+type RewardSettled struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PlayId         string                 `protobuf:"bytes,1,opt,name=play_id,json=playId,proto3" json:"play_id,omitempty"`
+	SongId         string                 `protobuf:"bytes,2,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	ListenerId     string                 `protobuf:"bytes,3,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	SongPlayNumber uint64                 `protobuf:"varint,4,opt,name=song_play_number,json=songPlayNumber,proto3" json:"song_play_number,omitempty"`
+	// FAN minted and burned by the transaction.
+	Minted *Money `protobuf:"bytes,5,opt,name=minted,proto3" json:"minted,omitempty"`
+	Burned *Money `protobuf:"bytes,6,opt,name=burned,proto3" json:"burned,omitempty"`
+	// Supply after the transaction, as the saga counts it.
+	SupplyAfter   *Money `protobuf:"bytes,7,opt,name=supply_after,json=supplyAfter,proto3" json:"supply_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewardSettled) Reset() {
+	*x = RewardSettled{}
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardSettled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardSettled) ProtoMessage() {}
+
+func (x *RewardSettled) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardSettled.ProtoReflect.Descriptor instead.
+func (*RewardSettled) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_royalty_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RewardSettled) GetPlayId() string {
+	if x != nil {
+		return x.PlayId
+	}
+	return ""
+}
+
+func (x *RewardSettled) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *RewardSettled) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *RewardSettled) GetSongPlayNumber() uint64 {
+	if x != nil {
+		return x.SongPlayNumber
+	}
+	return 0
+}
+
+func (x *RewardSettled) GetMinted() *Money {
+	if x != nil {
+		return x.Minted
+	}
+	return nil
+}
+
+func (x *RewardSettled) GetBurned() *Money {
+	if x != nil {
+		return x.Burned
+	}
+	return nil
+}
+
+func (x *RewardSettled) GetSupplyAfter() *Money {
+	if x != nil {
+		return x.SupplyAfter
+	}
+	return nil
+}
+
+// BurnRateChanged: the standard-tier burn a play costs now (b(S) at the
+// current supply) changed. The plays service refuses standard-tier sessions
+// to listeners who cannot cover it.
+type BurnRateChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Burn          *Money                 `protobuf:"bytes,1,opt,name=burn,proto3" json:"burn,omitempty"`
+	Supply        *Money                 `protobuf:"bytes,2,opt,name=supply,proto3" json:"supply,omitempty"`
+	PolicyVersion uint64                 `protobuf:"varint,3,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BurnRateChanged) Reset() {
+	*x = BurnRateChanged{}
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BurnRateChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BurnRateChanged) ProtoMessage() {}
+
+func (x *BurnRateChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BurnRateChanged.ProtoReflect.Descriptor instead.
+func (*BurnRateChanged) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_royalty_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BurnRateChanged) GetBurn() *Money {
+	if x != nil {
+		return x.Burn
+	}
+	return nil
+}
+
+func (x *BurnRateChanged) GetSupply() *Money {
+	if x != nil {
+		return x.Supply
+	}
+	return nil
+}
+
+func (x *BurnRateChanged) GetPolicyVersion() uint64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+// RewardRulesApplied: the saga applies these reward rules to every play it
+// handles from now on (a policy change applies to later plays only).
+type RewardRulesApplied struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PolicyVersion uint64                 `protobuf:"varint,1,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	Rules         *RewardRules           `protobuf:"bytes,2,opt,name=rules,proto3" json:"rules,omitempty"`
+	FanSupplyCap  *Money                 `protobuf:"bytes,3,opt,name=fan_supply_cap,json=fanSupplyCap,proto3" json:"fan_supply_cap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewardRulesApplied) Reset() {
+	*x = RewardRulesApplied{}
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardRulesApplied) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardRulesApplied) ProtoMessage() {}
+
+func (x *RewardRulesApplied) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardRulesApplied.ProtoReflect.Descriptor instead.
+func (*RewardRulesApplied) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_royalty_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RewardRulesApplied) GetPolicyVersion() uint64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *RewardRulesApplied) GetRules() *RewardRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *RewardRulesApplied) GetFanSupplyCap() *Money {
+	if x != nil {
+		return x.FanSupplyCap
+	}
+	return nil
+}
+
+// RewardRequested: the saga planned a play's reward and asked the ledger
+// for it (the LedgerTransactionRequested that follows, id = play id).
+type RewardRequested struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PlayId         string                 `protobuf:"bytes,1,opt,name=play_id,json=playId,proto3" json:"play_id,omitempty"`
+	SongId         string                 `protobuf:"bytes,2,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	ListenerId     string                 `protobuf:"bytes,3,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	NodeId         string                 `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SongPlayNumber uint64                 `protobuf:"varint,5,opt,name=song_play_number,json=songPlayNumber,proto3" json:"song_play_number,omitempty"`
+	// "discovery" or "standard".
+	Tier   string `protobuf:"bytes,6,opt,name=tier,proto3" json:"tier,omitempty"`
+	Minted *Money `protobuf:"bytes,7,opt,name=minted,proto3" json:"minted,omitempty"`
+	Burned *Money `protobuf:"bytes,8,opt,name=burned,proto3" json:"burned,omitempty"`
+	// Supply the plan was made at (pending rewards counted).
+	SupplyBefore  *Money `protobuf:"bytes,9,opt,name=supply_before,json=supplyBefore,proto3" json:"supply_before,omitempty"`
+	PolicyVersion uint64 `protobuf:"varint,10,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewardRequested) Reset() {
+	*x = RewardRequested{}
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardRequested) ProtoMessage() {}
+
+func (x *RewardRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_royalty_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardRequested.ProtoReflect.Descriptor instead.
+func (*RewardRequested) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_royalty_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RewardRequested) GetPlayId() string {
+	if x != nil {
+		return x.PlayId
+	}
+	return ""
+}
+
+func (x *RewardRequested) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *RewardRequested) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *RewardRequested) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *RewardRequested) GetSongPlayNumber() uint64 {
+	if x != nil {
+		return x.SongPlayNumber
+	}
+	return 0
+}
+
+func (x *RewardRequested) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *RewardRequested) GetMinted() *Money {
+	if x != nil {
+		return x.Minted
+	}
+	return nil
+}
+
+func (x *RewardRequested) GetBurned() *Money {
+	if x != nil {
+		return x.Burned
+	}
+	return nil
+}
+
+func (x *RewardRequested) GetSupplyBefore() *Money {
+	if x != nil {
+		return x.SupplyBefore
+	}
+	return nil
+}
+
+func (x *RewardRequested) GetPolicyVersion() uint64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
 var File_fanfare_events_v1_royalty_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_royalty_proto_rawDesc = "" +
 	"\n" +
-	"\x1ffanfare/events/v1/royalty.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\"\xea\x02\n" +
+	"\x1ffanfare/events/v1/royalty.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\"\x86\x03\n" +
 	"\rRewardRefused\x12\x17\n" +
 	"\aplay_id\x18\x01 \x01(\tR\x06playId\x12\x17\n" +
 	"\asong_id\x18\x02 \x01(\tR\x06songId\x12\x1f\n" +
@@ -186,11 +531,42 @@ const file_fanfare_events_v1_royalty_proto_rawDesc = "" +
 	"\x10song_play_number\x18\x04 \x01(\x04R\x0esongPlayNumber\x12?\n" +
 	"\x06reason\x18\x05 \x01(\x0e2'.fanfare.events.v1.RewardRefused.ReasonR\x06reason\x12,\n" +
 	"\x04burn\x18\x06 \x01(\v2\x18.fanfare.events.v1.MoneyR\x04burn\x12\x16\n" +
-	"\x06detail\x18\a \x01(\tR\x06detail\"U\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\"q\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11REASON_SUPPLY_CAP\x10\x01\x12\x1c\n" +
-	"\x18REASON_BURN_UNAFFORDABLE\x10\x02BAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\x18REASON_BURN_UNAFFORDABLE\x10\x02\x12\x1a\n" +
+	"\x16REASON_LEDGER_REJECTED\x10\x03\"\xad\x02\n" +
+	"\rRewardSettled\x12\x17\n" +
+	"\aplay_id\x18\x01 \x01(\tR\x06playId\x12\x17\n" +
+	"\asong_id\x18\x02 \x01(\tR\x06songId\x12\x1f\n" +
+	"\vlistener_id\x18\x03 \x01(\tR\n" +
+	"listenerId\x12(\n" +
+	"\x10song_play_number\x18\x04 \x01(\x04R\x0esongPlayNumber\x120\n" +
+	"\x06minted\x18\x05 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06minted\x120\n" +
+	"\x06burned\x18\x06 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06burned\x12;\n" +
+	"\fsupply_after\x18\a \x01(\v2\x18.fanfare.events.v1.MoneyR\vsupplyAfter\"\x98\x01\n" +
+	"\x0fBurnRateChanged\x12,\n" +
+	"\x04burn\x18\x01 \x01(\v2\x18.fanfare.events.v1.MoneyR\x04burn\x120\n" +
+	"\x06supply\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06supply\x12%\n" +
+	"\x0epolicy_version\x18\x03 \x01(\x04R\rpolicyVersion\"\xb1\x01\n" +
+	"\x12RewardRulesApplied\x12%\n" +
+	"\x0epolicy_version\x18\x01 \x01(\x04R\rpolicyVersion\x124\n" +
+	"\x05rules\x18\x02 \x01(\v2\x1e.fanfare.events.v1.RewardRulesR\x05rules\x12>\n" +
+	"\x0efan_supply_cap\x18\x03 \x01(\v2\x18.fanfare.events.v1.MoneyR\ffanSupplyCap\"\x85\x03\n" +
+	"\x0fRewardRequested\x12\x17\n" +
+	"\aplay_id\x18\x01 \x01(\tR\x06playId\x12\x17\n" +
+	"\asong_id\x18\x02 \x01(\tR\x06songId\x12\x1f\n" +
+	"\vlistener_id\x18\x03 \x01(\tR\n" +
+	"listenerId\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12(\n" +
+	"\x10song_play_number\x18\x05 \x01(\x04R\x0esongPlayNumber\x12\x12\n" +
+	"\x04tier\x18\x06 \x01(\tR\x04tier\x120\n" +
+	"\x06minted\x18\a \x01(\v2\x18.fanfare.events.v1.MoneyR\x06minted\x120\n" +
+	"\x06burned\x18\b \x01(\v2\x18.fanfare.events.v1.MoneyR\x06burned\x12=\n" +
+	"\rsupply_before\x18\t \x01(\v2\x18.fanfare.events.v1.MoneyR\fsupplyBefore\x12%\n" +
+	"\x0epolicy_version\x18\n" +
+	" \x01(\x04R\rpolicyVersionBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_royalty_proto_rawDescOnce sync.Once
@@ -205,20 +581,35 @@ func file_fanfare_events_v1_royalty_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_royalty_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanfare_events_v1_royalty_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_fanfare_events_v1_royalty_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_fanfare_events_v1_royalty_proto_goTypes = []any{
-	(RewardRefused_Reason)(0), // 0: fanfare.events.v1.RewardRefused.Reason
-	(*RewardRefused)(nil),     // 1: fanfare.events.v1.RewardRefused
-	(*Money)(nil),             // 2: fanfare.events.v1.Money
+	(RewardRefused_Reason)(0),  // 0: fanfare.events.v1.RewardRefused.Reason
+	(*RewardRefused)(nil),      // 1: fanfare.events.v1.RewardRefused
+	(*RewardSettled)(nil),      // 2: fanfare.events.v1.RewardSettled
+	(*BurnRateChanged)(nil),    // 3: fanfare.events.v1.BurnRateChanged
+	(*RewardRulesApplied)(nil), // 4: fanfare.events.v1.RewardRulesApplied
+	(*RewardRequested)(nil),    // 5: fanfare.events.v1.RewardRequested
+	(*Money)(nil),              // 6: fanfare.events.v1.Money
+	(*RewardRules)(nil),        // 7: fanfare.events.v1.RewardRules
 }
 var file_fanfare_events_v1_royalty_proto_depIdxs = []int32{
-	0, // 0: fanfare.events.v1.RewardRefused.reason:type_name -> fanfare.events.v1.RewardRefused.Reason
-	2, // 1: fanfare.events.v1.RewardRefused.burn:type_name -> fanfare.events.v1.Money
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	0,  // 0: fanfare.events.v1.RewardRefused.reason:type_name -> fanfare.events.v1.RewardRefused.Reason
+	6,  // 1: fanfare.events.v1.RewardRefused.burn:type_name -> fanfare.events.v1.Money
+	6,  // 2: fanfare.events.v1.RewardSettled.minted:type_name -> fanfare.events.v1.Money
+	6,  // 3: fanfare.events.v1.RewardSettled.burned:type_name -> fanfare.events.v1.Money
+	6,  // 4: fanfare.events.v1.RewardSettled.supply_after:type_name -> fanfare.events.v1.Money
+	6,  // 5: fanfare.events.v1.BurnRateChanged.burn:type_name -> fanfare.events.v1.Money
+	6,  // 6: fanfare.events.v1.BurnRateChanged.supply:type_name -> fanfare.events.v1.Money
+	7,  // 7: fanfare.events.v1.RewardRulesApplied.rules:type_name -> fanfare.events.v1.RewardRules
+	6,  // 8: fanfare.events.v1.RewardRulesApplied.fan_supply_cap:type_name -> fanfare.events.v1.Money
+	6,  // 9: fanfare.events.v1.RewardRequested.minted:type_name -> fanfare.events.v1.Money
+	6,  // 10: fanfare.events.v1.RewardRequested.burned:type_name -> fanfare.events.v1.Money
+	6,  // 11: fanfare.events.v1.RewardRequested.supply_before:type_name -> fanfare.events.v1.Money
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_royalty_proto_init() }
@@ -233,7 +624,7 @@ func file_fanfare_events_v1_royalty_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_royalty_proto_rawDesc), len(file_fanfare_events_v1_royalty_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,212 @@
+// Package royalty is the royalty saga (DESIGN §5): for every PlayCounted it
+// asks the ledger for one all-or-nothing reward transaction (id = play id)
+// by the tier rules and the cubic burn curve, or records why it refuses,
+// and records the ledger's answer. It is the only minter and burner of FAN,
+// so it keeps the supply itself, in its own stream.
+package royalty
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	"github.com/fanfare/fanfare/sagas/royalty/domain"
+	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"google.golang.org/protobuf/proto"
+)
+
+// RequestedBy names the saga on its ledger requests.
+const RequestedBy = "royalty"
+
+// song is what the saga knows of a song, from the registrar's events.
+type song struct {
+	artist string
+	splits []*eventsv1.Split
+}
+
+// Saga handles the events the royalty saga reacts to.
+type Saga struct {
+	W *eventstore.Writer[*State]
+	// SongWait bounds how long a play waits for its song to become known
+	// (the registrar's events are read from the start at every start).
+	SongWait time.Duration
+
+	mu       sync.Mutex
+	songs    map[string]song
+	changed  chan struct{}    // closed and replaced when songs change
+	balances map[string]int64 // FAN wallet → committed balance
+}
+
+func newSaga(w *eventstore.Writer[*State]) *Saga {
+	return &Saga{W: w, SongWait: 30 * time.Second, songs: map[string]song{}, changed: make(chan struct{}),
+		balances: map[string]int64{}}
+}
+
+// OnSong keeps the song read model current.
+func (s *Saga) OnSong(_ context.Context, m proto.Message) error {
+	var d *eventsv1.SongDescription
+	switch e := m.(type) {
+	case *eventsv1.SongRegistered:
+		d = e.Description
+	case *eventsv1.SongUpdated:
+		d = e.Description // new splits apply to plays rewarded after the edit
+	}
+	if d == nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.songs[d.SongId] = song{artist: d.ArtistId, splits: d.Splits}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Saga) song(ctx context.Context, id string) (song, error) {
+	deadline := time.NewTimer(s.SongWait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		sg, ok := s.songs[id]
+		changed := s.changed
+		s.mu.Unlock()
+		if ok {
+			return sg, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return song{}, fmt.Errorf("royalty: song %s is not known after %s", id, s.SongWait)
+		case <-ctx.Done():
+			return song{}, ctx.Err()
+		}
+	}
+}
+
+func (s *Saga) balance(wallet string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.balances[wallet]
+}
+
+// OnPlayCounted plans a play's reward: one ledger request, or a refusal.
+// A play delivered again appends nothing.
+func (s *Saga) OnPlayCounted(ctx context.Context, _ events.Envelope, e *eventsv1.PlayCounted) error {
+	sg, err := s.song(ctx, e.SongId)
+	if err != nil {
+		return err
+	}
+	play := domain.Play{PlayID: e.PlayId, SongID: e.SongId, ListenerID: e.ListenerId, NodeID: e.NodeId, ArtistID: sg.artist,
+		SongPlayNumber: e.SongPlayNumber, Splits: sg.splits}
+	available := s.balance(accounts.WalletID(e.ListenerId, domain.FAN))
+	return s.W.Do(ctx, func(st *State) ([]proto.Message, error) {
+		if st.Done[e.PlayId] {
+			return nil, nil
+		}
+		plan, refusal, err := domain.Plan(play, st.Supply, available, st.Rules)
+		if err != nil {
+			return nil, err
+		}
+		if refusal != nil {
+			return st.record(refusal.Event(play))
+		}
+		req := plan.Request(RequestedBy)
+		if plan.Tier == domain.Discovery {
+			req.OpenEscrows = []string{accounts.EscrowID("discovery", sg.artist, domain.FAN)}
+		}
+		return st.record(&eventsv1.RewardRequested{PlayId: e.PlayId, SongId: e.SongId, ListenerId: e.ListenerId, NodeId: e.NodeId,
+			SongPlayNumber: e.SongPlayNumber, Tier: plan.Tier.String(), Minted: fan(plan.Minted), Burned: fan(plan.Burned),
+			SupplyBefore: fan(st.Supply), PolicyVersion: st.PolicyVersion}, req)
+	})
+}
+
+var rejectionReason = map[eventsv1.LedgerTransactionRejected_Reason]eventsv1.RewardRefused_Reason{
+	eventsv1.LedgerTransactionRejected_REASON_INSUFFICIENT_FUNDS: eventsv1.RewardRefused_REASON_BURN_UNAFFORDABLE,
+	eventsv1.LedgerTransactionRejected_REASON_SUPPLY_CAP:         eventsv1.RewardRefused_REASON_SUPPLY_CAP,
+}
+
+// OnLedgerEvent follows the accounts topic: the FAN book's committed
+// postings keep the balance read model, its decisions on the saga's
+// requests settle or refuse them, and a new policy with reward rules
+// applies to later plays.
+func (s *Saga) OnLedgerEvent(ctx context.Context, m proto.Message) error {
+	switch e := m.(type) {
+	case *eventsv1.PolicyVersioned:
+		return s.onPolicy(ctx, e)
+	case *eventsv1.BookBatchAppended:
+		if e.Asset != domain.FAN {
+			return nil
+		}
+		var decided []*eventsv1.BookBatchAppended_Decision
+		s.mu.Lock()
+		for _, en := range e.Entries {
+			d := en.GetDecision()
+			if d == nil {
+				continue
+			}
+			if c := d.GetCommitted(); c != nil {
+				for _, p := range d.Request.GetPostings() {
+					s.balances[p.Debit] -= p.Amount
+					s.balances[p.Credit] += p.Amount
+				}
+			}
+			if d.Request.GetRequestedBy() == RequestedBy {
+				decided = append(decided, d)
+			}
+		}
+		s.mu.Unlock()
+		if len(decided) == 0 {
+			return nil
+		}
+		return s.W.Do(ctx, func(st *State) ([]proto.Message, error) {
+			var evs []proto.Message
+			for _, d := range decided {
+				p, ok := st.Pending[d.Request.TransactionId]
+				if !ok {
+					continue // settled before (a redelivered batch)
+				}
+				var ev proto.Message
+				if d.GetCommitted() != nil {
+					ev = &eventsv1.RewardSettled{PlayId: p.PlayId, SongId: p.SongId, ListenerId: p.ListenerId, SongPlayNumber: p.SongPlayNumber,
+						Minted: p.Minted, Burned: p.Burned, SupplyAfter: fan(st.Supply)}
+				} else {
+					r := d.GetRejected()
+					reason, known := rejectionReason[r.GetReason()]
+					if !known {
+						reason = eventsv1.RewardRefused_REASON_LEDGER_REJECTED
+					}
+					ev = &eventsv1.RewardRefused{PlayId: p.PlayId, SongId: p.SongId, ListenerId: p.ListenerId, SongPlayNumber: p.SongPlayNumber,
+						Reason: reason, Burn: p.Burned, Detail: "ledger: " + r.GetReason().String() + " " + r.GetDetail()}
+				}
+				// Applied one by one: a settlement reports the supply as of its own decision.
+				recorded, err := st.record(ev)
+				if err != nil {
+					return nil, err
+				}
+				evs = append(evs, recorded...)
+			}
+			return evs, nil
+		})
+	}
+	return nil
+}
+
+func (s *Saga) onPolicy(ctx context.Context, e *eventsv1.PolicyVersioned) error {
+	if e.GetPolicy().GetRewards() == nil {
+		return nil // a policy without reward rules leaves the saga's as they are
+	}
+	rules, err := domain.RulesFromPolicy(e.Policy)
+	if err != nil {
+		return fmt.Errorf("royalty: policy v%d: %w", e.Version, err)
+	}
+	return s.W.Do(ctx, func(st *State) ([]proto.Message, error) {
+		if e.Version <= st.PolicyVersion {
+			return nil, nil
+		}
+		return st.record(&eventsv1.RewardRulesApplied{PolicyVersion: e.Version, Rules: rules.Proto(), FanSupplyCap: fan(rules.SupplyCap)})
+	})
+}

@@ -1,0 +1,77 @@
+package royalty
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/sagas/royalty/domain"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+)
+
+// PlaysGroup consumes PlayCounted (a Kafka group id: never rename).
+const PlaysGroup = "royalty.plays"
+
+var (
+	songsTopic, _    = events.Topic("fanfare.songs.v1.SongRegistered")
+	accountsTopic, _ = events.Topic("fanfare.accounts.v1.BookBatchAppended")
+)
+
+// Config wires the saga.
+type Config struct {
+	Store   *eventstore.Store
+	Brokers []string
+	// Subscriber tunes the PlayCounted consumer (group timings).
+	Subscriber kafka.SubscriberConfig
+	// Rules apply until a policy with reward rules arrives (default: the
+	// design's).
+	Rules domain.Rules
+}
+
+// Service is the runnable saga.
+type Service struct {
+	cfg  Config
+	Saga *Saga
+}
+
+// New recovers the saga's state from its stream.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil || len(cfg.Brokers) == 0 {
+		return nil, errors.New("royalty: a store and Kafka brokers are required")
+	}
+	if cfg.Rules == (domain.Rules{}) {
+		cfg.Rules = domain.DefaultRules()
+	}
+	w, err := eventstore.OpenWriter(ctx, cfg.Store, Stream, newState(cfg.Rules), applyState, eventstore.WriterOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, Saga: newSaga(w)}, nil
+}
+
+// Run runs the saga until ctx ends or a part fails: its writer, the song
+// and ledger read models (each topic read from its start), and the
+// PlayCounted consumer.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Saga.W.Run(ctx) })
+	follow := func(topic string, fn func(context.Context, proto.Message) error) {
+		g.Go(func() error {
+			if err := kafka.Follow(ctx, s.cfg.Brokers, topic, fn); err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		})
+	}
+	follow(songsTopic, s.Saga.OnSong)
+	follow(accountsTopic, s.Saga.OnLedgerEvent)
+	g.Go(func() error {
+		return kafka.RunGroups(ctx, s.cfg.Brokers, s.cfg.Subscriber,
+			kafka.HandlerGroup{Name: PlaysGroup, Handlers: []cqrs.GroupEventHandler{kafka.Reaction(s.Saga.OnPlayCounted)}})
+	})
+	return g.Wait()
+}
