@@ -16,6 +16,7 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/accounts/ledgerview"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -37,13 +38,13 @@ type Saga struct {
 
 	mu       sync.Mutex
 	songs    map[string]song
-	changed  chan struct{}    // closed and replaced when songs change
-	balances map[string]int64 // FAN wallet → committed balance
+	changed  chan struct{} // closed and replaced when songs change
+	balances *ledgerview.Balances
 }
 
 func newSaga(w *eventstore.Writer[*State]) *Saga {
 	return &Saga{W: w, SongWait: 30 * time.Second, songs: map[string]song{}, changed: make(chan struct{}),
-		balances: map[string]int64{}}
+		balances: ledgerview.NewBalances(domain.FAN)}
 }
 
 // OnSong keeps the song read model current.
@@ -87,12 +88,6 @@ func (s *Saga) song(ctx context.Context, id string) (song, error) {
 	}
 }
 
-func (s *Saga) balance(wallet string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.balances[wallet]
-}
-
 // OnPlayCounted plans a play's reward: one ledger request, or a refusal.
 // A play delivered again appends nothing.
 func (s *Saga) OnPlayCounted(ctx context.Context, _ events.Envelope, e *eventsv1.PlayCounted) error {
@@ -102,7 +97,7 @@ func (s *Saga) OnPlayCounted(ctx context.Context, _ events.Envelope, e *eventsv1
 	}
 	play := domain.Play{PlayID: e.PlayId, SongID: e.SongId, ListenerID: e.ListenerId, NodeID: e.NodeId, ArtistID: sg.artist,
 		SongPlayNumber: e.SongPlayNumber, Splits: sg.splits}
-	available := s.balance(accounts.WalletID(e.ListenerId, domain.FAN))
+	available := s.balances.Get(accounts.WalletID(e.ListenerId, domain.FAN))
 	return s.W.Do(ctx, func(st *State) ([]proto.Message, error) {
 		if st.Done[e.PlayId] {
 			return nil, nil
@@ -141,24 +136,13 @@ func (s *Saga) OnLedgerEvent(ctx context.Context, m proto.Message) error {
 		if e.Asset != domain.FAN {
 			return nil
 		}
+		s.balances.Apply(e)
 		var decided []*eventsv1.BookBatchAppended_Decision
-		s.mu.Lock()
 		for _, en := range e.Entries {
-			d := en.GetDecision()
-			if d == nil {
-				continue
-			}
-			if c := d.GetCommitted(); c != nil {
-				for _, p := range d.Request.GetPostings() {
-					s.balances[p.Debit] -= p.Amount
-					s.balances[p.Credit] += p.Amount
-				}
-			}
-			if d.Request.GetRequestedBy() == RequestedBy {
+			if d := en.GetDecision(); d != nil && d.Request.GetRequestedBy() == RequestedBy {
 				decided = append(decided, d)
 			}
 		}
-		s.mu.Unlock()
 		if len(decided) == 0 {
 			return nil
 		}

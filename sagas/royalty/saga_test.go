@@ -199,4 +199,3 @@ func waitAnswers(t *testing.T, ctx context.Context, store *eventstore.Store, pla
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -22,6 +22,7 @@ import (
 	"github.com/fanfare/fanfare/services/plays/domain"
 	"github.com/fanfare/fanfare/services/plays/ports"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 )
 
 // DefaultShards is the shard count of a new deployment. It is fixed for
@@ -47,8 +48,13 @@ type Service struct {
 	App *app.App
 }
 
-// songsTopic carries the registrar's events.
-var songsTopic, _ = events.Topic("fanfare.songs.v1.SongRegistered")
+// The topics the service learns from: the registrar's songs, the royalty
+// saga's burn rate and the ledger's FAN balances and policy.
+var (
+	songsTopic, _    = events.Topic("fanfare.songs.v1.SongRegistered")
+	royaltyTopic, _  = events.Topic("fanfare.royalty.v1.BurnRateChanged")
+	accountsTopic, _ = events.Topic("fanfare.accounts.v1.BookBatchAppended")
+)
 
 // New recovers every shard from its stream.
 func New(ctx context.Context, cfg Config) (*Service, error) {
@@ -112,13 +118,19 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	if len(s.cfg.Brokers) > 0 {
-		g.Go(func() error {
-			err := kafka.Follow(ctx, s.cfg.Brokers, songsTopic, ports.SongEvent(s.App.Songs))
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		})
+		for topic, fn := range map[string]func(context.Context, proto.Message) error{
+			songsTopic:    ports.SongEvent(s.App.Songs),
+			royaltyTopic:  ports.BurnEvent(s.App.Burns),
+			accountsTopic: ports.BurnEvent(s.App.Burns),
+		} {
+			g.Go(func() error {
+				err := kafka.Follow(ctx, s.cfg.Brokers, topic, fn)
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			})
+		}
 	}
 	return g.Wait()
 }

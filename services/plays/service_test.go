@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -305,4 +306,35 @@ func TestSongsAreLearnedFromRegistrarEvents(t *testing.T) {
 	h.stop()
 	h.start()
 	waitStart() // learned again after a restart
+}
+
+// A standard-tier song refuses a session to a listener whose FAN cannot
+// cover the current burn, and says how much is needed.
+func TestStandardTierSessionNeedsTheBurn(t *testing.T) {
+	h := newHarness(t)
+	song := uuid.NewString()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
+	burns := h.svc.App.Burns
+	burns.SetDiscoveryMax(1) // play 2 on is the standard tier
+	burns.SetBurn(5 * 100_000_000)
+	burns.FAN.Apply(&eventsv1.BookBatchAppended{Asset: "FAN", Entries: []*eventsv1.BookBatchAppended_Entry{{Entry: &eventsv1.BookBatchAppended_Entry_Decision{
+		Decision: &eventsv1.BookBatchAppended_Decision{
+			Request: &eventsv1.LedgerTransactionRequested{Postings: []*eventsv1.Posting{{Debit: "mint", Credit: "wallet:rich:FAN", Amount: 6 * 100_000_000},
+				{Debit: "mint", Credit: "wallet:poor:FAN", Amount: 2 * 100_000_000}}},
+			Outcome: &eventsv1.BookBatchAppended_Decision_Committed{Committed: &eventsv1.LedgerTransactionCommitted{}}}}}}})
+
+	// Play 1 is still discovery: anyone may listen.
+	first := h.as("poor")
+	s := h.open(first, song)
+	h.clock.Advance(10 * time.Second)
+	if r := beats(first, t, &playsv1.Heartbeat{SessionId: s, Seq: 1, FromMs: 0, ToMs: 10_000})[0]; r.PlayNumber != 1 {
+		t.Fatalf("first play: %v", r)
+	}
+	_, err := first.StartSession(ctx(t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: song, NodeId: "n"}))
+	if code(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "burns 5.00000000 FAN") || !strings.Contains(err.Error(), "has 2.00000000 FAN") {
+		t.Fatalf("a listener with 2 FAN opened a session that burns 5: %v", err)
+	}
+	h.open(h.as("rich"), song) // 6 FAN covers it
+	burns.SetBurn(0)
+	h.open(first, song) // no burn below the floor
 }

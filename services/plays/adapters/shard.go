@@ -179,12 +179,16 @@ func (w *ShardWriter) Heartbeats(ctx context.Context, beats []Beat, now time.Tim
 	return out, err
 }
 
-// Start opens a session in this shard.
-func (w *ShardWriter) Start(ctx context.Context, id, songID, listenerID, nodeID string, durationMs uint64, now time.Time, rules domain.Rules) (time.Time, error) {
+// Start opens a session in this shard. gate sees the play number the
+// song's next counted play would get and may refuse the session.
+func (w *ShardWriter) Start(ctx context.Context, id, songID, listenerID, nodeID string, durationMs uint64, now time.Time, rules domain.Rules, gate func(nextPlay uint64) error) (time.Time, error) {
 	var expires time.Time
 	err := w.Do(ctx, func(s *Shard) ([]proto.Message, error) {
 		if _, ok := s.Sessions[id]; ok {
 			return nil, fmt.Errorf("session id %s is taken", id)
+		}
+		if err := gate(s.SongPlays[songID] + 1); err != nil {
+			return nil, err
 		}
 		sess := domain.NewSession(id)
 		if err := sess.Start(id, songID, listenerID, nodeID, durationMs, now, rules); err != nil {

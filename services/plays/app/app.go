@@ -12,6 +12,8 @@ import (
 
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/money"
+	"github.com/fanfare/fanfare/services/accounts/ledgerview"
 	"github.com/fanfare/fanfare/services/plays/adapters"
 	"github.com/fanfare/fanfare/services/plays/domain"
 	"github.com/google/uuid"
@@ -52,10 +54,57 @@ func (s *Songs) Get(id string) (Song, bool) {
 	return song, ok
 }
 
+// Burns is what the plays service knows of the standard tier's burn: the
+// royalty saga's current burn rate, the tier threshold of the policy and
+// listeners' FAN balances, all from events.
+type Burns struct {
+	FAN *ledgerview.Balances
+
+	mu           sync.RWMutex
+	burn         int64
+	discoveryMax uint64
+}
+
+// NewBurns starts with no burn and the design's threshold (10,000).
+func NewBurns() *Burns {
+	return &Burns{FAN: ledgerview.NewBalances("FAN"), discoveryMax: 10_000}
+}
+
+// SetBurn records the saga's burn rate (FAN minor units).
+func (b *Burns) SetBurn(units int64) {
+	b.mu.Lock()
+	b.burn = units
+	b.mu.Unlock()
+}
+
+// SetDiscoveryMax records the policy's tier threshold.
+func (b *Burns) SetDiscoveryMax(n uint64) {
+	b.mu.Lock()
+	b.discoveryMax = n
+	b.mu.Unlock()
+}
+
+// check refuses a standard-tier session to a listener whose FAN cannot
+// cover the current burn.
+func (b *Burns) check(listener string, nextPlay uint64) error {
+	b.mu.RLock()
+	burn, max := b.burn, b.discoveryMax
+	b.mu.RUnlock()
+	if nextPlay <= max || burn == 0 {
+		return nil
+	}
+	if has := b.FAN.Get("wallet:" + listener + ":FAN"); has < burn {
+		return apperr.New(apperr.Forbidden, "this song is in the standard tier: a play burns %s FAN and %s has %s FAN",
+			money.FormatUnits(burn, 8), listener, money.FormatUnits(has, 8))
+	}
+	return nil
+}
+
 // App is the plays service's application layer.
 type App struct {
 	Shards []*adapters.ShardWriter
 	Songs  *Songs
+	Burns  *Burns
 	Rules  domain.Rules
 	Now    func() time.Time
 
@@ -65,7 +114,7 @@ type App struct {
 
 // New wires the use cases over recovered shards.
 func New(shards []*adapters.ShardWriter, songs *Songs, rules domain.Rules, now func() time.Time) *App {
-	return &App{Shards: shards, Songs: songs, Rules: rules, Now: now, open: map[string]int{}}
+	return &App{Shards: shards, Songs: songs, Burns: NewBurns(), Rules: rules, Now: now, open: map[string]int{}}
 }
 
 // CountOpen rebuilds the open-session counts from the shards (at start).
@@ -89,7 +138,9 @@ func (a *App) CountOpen(ctx context.Context) error {
 
 // StartSession opens a single-use session. Errors: InvalidInput, NotFound
 // (unknown song), PermissionDenied (another listener without the
-// node_operator role), Exhausted (the listener has too many open sessions).
+// node_operator role), Exhausted (the listener has too many open sessions),
+// Forbidden (a standard-tier song whose burn the listener's FAN cannot
+// cover; the message says how much is needed).
 func (a *App) StartSession(ctx context.Context, songID, listenerID, nodeID string) (string, time.Time, error) {
 	who, err := identity.Caller(ctx)
 	if err != nil {
@@ -119,7 +170,8 @@ func (a *App) StartSession(ctx context.Context, songID, listenerID, nodeID strin
 	a.mu.Unlock()
 	shard := adapters.ShardOf(songID, len(a.Shards))
 	id := fmt.Sprintf("%02x-%s", shard, uuid.NewString())
-	expires, err := a.Shards[shard].Start(ctx, id, songID, listenerID, nodeID, song.DurationMs, a.Now(), a.Rules)
+	expires, err := a.Shards[shard].Start(ctx, id, songID, listenerID, nodeID, song.DurationMs, a.Now(), a.Rules,
+		func(next uint64) error { return a.Burns.check(listenerID, next) })
 	if err != nil {
 		a.closed(listenerID)
 		return "", time.Time{}, err

@@ -73,3 +73,21 @@ func (c Connect) GetSession(ctx context.Context, req *connect.Request[playsv1.Ge
 		DurationMs: v.DurationMs, CoverageMs: v.CoverageMs, LastSeq: v.LastSeq, Counted: v.Counted, PlayId: v.PlayID, Expired: v.Expired,
 		ExpiresAt: timestamppb.New(v.ExpiresAt)}), nil
 }
+
+// BurnEvent keeps the burn gate current from the royalty saga's and the
+// ledger's events.
+func BurnEvent(b *app.Burns) func(context.Context, proto.Message) error {
+	return func(_ context.Context, m proto.Message) error {
+		switch e := m.(type) {
+		case *eventsv1.BurnRateChanged:
+			b.SetBurn(e.Burn.GetUnits())
+		case *eventsv1.BookBatchAppended:
+			b.FAN.Apply(e)
+		case *eventsv1.PolicyVersioned:
+			if r := e.GetPolicy().GetRewards(); r != nil {
+				b.SetDiscoveryMax(r.DiscoveryMaxPlayNumber)
+			}
+		}
+		return nil
+	}
+}
