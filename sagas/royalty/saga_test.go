@@ -9,9 +9,8 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
-	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/royalty"
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
@@ -32,20 +31,14 @@ func TestRewardsThroughTheLedger(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	store := eventstore.NewStore(estest.Connect(t))
-	broker := kafkatest.NewBroker(t)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	go forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
+	brokers := servicetest.Bus(t, store)
 	idKey, _, _ := ed25519.GenerateKey(nil)
-	acc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: broker.Brokers(), IdentityKey: idKey})
+	acc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go acc.Run(ctx)
-	saga, err := royalty.New(ctx, royalty.Config{Store: store, Brokers: broker.Brokers(),
+	saga, err := royalty.New(ctx, royalty.Config{Store: store, Brokers: brokers,
 		Subscriber: kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

@@ -9,9 +9,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
-	"github.com/fanfare/fanfare/internal/platform/kafka"
-	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -25,15 +23,9 @@ func TestLedgerRequestsOverKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	store := eventstore.NewStore(estest.Connect(t))
-	broker := kafkatest.NewBroker(t)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	go forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
+	brokers := servicetest.Bus(t, store)
 	pk, _, _ := ed25519.GenerateKey(nil)
-	svc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: broker.Brokers(), IdentityKey: pk})
+	svc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: brokers, IdentityKey: pk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,8 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
-	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	"github.com/fanfare/fanfare/internal/platform/sealbox"
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
@@ -35,17 +33,11 @@ func TestPurchasesResolveOverKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	store := eventstore.NewStore(estest.Connect(t))
-	broker := kafkatest.NewBroker(t)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	go forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
+	brokers := servicetest.Bus(t, store)
 
 	_, idKey, _ := ed25519.GenerateKey(nil)
 	_, svcKey, _ := ed25519.GenerateKey(nil)
-	svc, err := chains.New(chains.Config{Store: store, Brokers: broker.Brokers(), IdentityKey: idKey.Public().(ed25519.PublicKey), SigningKey: svcKey,
+	svc, err := chains.New(chains.Config{Store: store, Brokers: brokers, IdentityKey: idKey.Public().(ed25519.PublicKey), SigningKey: svcKey,
 		Subscriber: kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

@@ -15,10 +15,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
-	"github.com/fanfare/fanfare/internal/platform/kafka"
-	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	playsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1"
@@ -52,9 +49,14 @@ type harness struct {
 	stop    func()
 }
 
-func newHarness(t *testing.T, brokers ...string) *harness {
+// newHarness starts the service on a fresh store and a simulated clock;
+// withKafka also forwards the store's events to a broker it consumes from.
+func newHarness(t *testing.T, withKafka ...bool) *harness {
 	_, key, _ := ed25519.GenerateKey(nil)
-	h := &harness{t: t, brokers: brokers, store: eventstore.NewStore(estest.Connect(t)), key: key, clock: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
+	h := &harness{t: t, store: eventstore.NewStore(estest.Connect(t)), key: key, clock: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
+	if len(withKafka) > 0 && withKafka[0] {
+		h.brokers = servicetest.Bus(t, h.store)
+	}
 	h.start()
 	return h
 }
@@ -270,16 +272,7 @@ func TestOpenSessionsAreBoundedAndExpire(t *testing.T) {
 // The service learns songs (and their durations) from the registrar's
 // events on Kafka, re-reading the topic at every start.
 func TestSongsAreLearnedFromRegistrarEvents(t *testing.T) {
-	broker := kafkatest.NewBroker(t)
-	h := newHarness(t, broker.Brokers()...)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	fctx, stopForwarder := context.WithCancel(context.Background())
-	defer stopForwarder()
-	go forwarder.Run(fctx, forwarder.Config{Store: h.store, Publisher: pub})
+	h := newHarness(t, true)
 	song := uuid.NewString()
 	if _, err := h.store.Append(ctx(t), "song-"+song, esdb.Any{}, eventstore.Pending{Message: &eventsv1.SongRegistered{Version: 1,
 		Description: &eventsv1.SongDescription{SongId: song, Title: "t", DurationMs: 42_000}}}); err != nil {

@@ -18,10 +18,8 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
-	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	"github.com/fanfare/fanfare/internal/platform/sealbox"
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
@@ -43,10 +41,15 @@ type harness struct {
 	stop    func()
 }
 
-func newHarness(t *testing.T, brokers []string) *harness {
+// newHarness starts the service on a fresh store; withKafka also forwards
+// the store's events to a broker the service consumes from.
+func newHarness(t *testing.T, withKafka bool) *harness {
 	_, idKey, _ := ed25519.GenerateKey(nil)
 	_, regKey, _ := ed25519.GenerateKey(nil)
-	h := &harness{t: t, idKey: idKey, regKey: regKey, store: eventstore.NewStore(estest.Connect(t)), brokers: brokers}
+	h := &harness{t: t, idKey: idKey, regKey: regKey, store: eventstore.NewStore(estest.Connect(t))}
+	if withKafka {
+		h.brokers = servicetest.Bus(t, h.store)
+	}
 	h.start()
 	return h
 }
@@ -137,7 +140,7 @@ func (h *harness) streamLen(id string) int64 {
 }
 
 func TestRegisterSignCopyDisputeAndSearch(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, false)
 	artist := h.as("artist-1", identity.RoleArtist)
 	fp := fingerprint(1, 400)
 	first := register(t, artist, "r1", desc("Quiet Morning", "content-1", fp))
@@ -306,7 +309,7 @@ func search(t *testing.T, c songsv1connect.SongsServiceClient, q, field string) 
 }
 
 func TestBadRegistrationsChangeNothing(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, false)
 	artist := h.as("artist-1", identity.RoleArtist)
 	fp := fingerprint(5, 300)
 	cases := []struct {
@@ -360,7 +363,7 @@ func TestBadRegistrationsChangeNothing(t *testing.T) {
 }
 
 func TestUpdateSongKeepsVersions(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, false)
 	artist := h.as("artist-1", identity.RoleArtist)
 	r := register(t, artist, "r1", desc("Draft", "c", fingerprint(11, 300)))
 	d2 := desc("Final", "c", fingerprint(11, 300))
@@ -410,14 +413,7 @@ func TestUpdateSongKeepsVersions(t *testing.T) {
 func TestLocationRevealedAfterPurchaseOverKafka(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	broker := kafkatest.NewBroker(t)
-	h := newHarness(t, broker.Brokers())
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	go forwarder.Run(c, forwarder.Config{Store: h.store, Publisher: pub})
+	h := newHarness(t, true)
 
 	artist := h.as("artist-1", identity.RoleArtist)
 	sold := register(t, artist, "s1", desc("For Sale", "sale", fingerprint(21, 300)))

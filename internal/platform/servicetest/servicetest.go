@@ -1,6 +1,7 @@
 // Package servicetest starts a service the way fanfare dev does (its Run
-// loop and its Connect handler on an HTTP server) for component tests, and
-// holds the small helpers those tests share.
+// loop and its Connect handler on an HTTP server, the store's events
+// forwarded to Kafka) for component tests, and holds the small helpers those
+// tests share.
 package servicetest
 
 import (
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 )
 
 // Service is what every Fanfare service offers.
@@ -62,4 +67,28 @@ func Code(err error) connect.Code {
 		return ce.Code()
 	}
 	return 0
+}
+
+// Bus starts what carries a store's events to Kafka in fanfare dev: an
+// embedded broker and the forwarder following the store's $all (through its
+// own publisher), both stopped at the test's end. It returns the brokers.
+func Bus(t testing.TB, store *eventstore.Store) []string {
+	t.Helper()
+	broker := kafkatest.NewBroker(t)
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = pub.Close()
+	})
+	return broker.Brokers()
 }
