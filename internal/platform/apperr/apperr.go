@@ -57,6 +57,15 @@ var codes = map[string]connect.Code{
 	Exhausted:        connect.CodeResourceExhausted,
 }
 
+// KindOf is the kind of the first kinded error in err's chain, or "".
+func KindOf(err error) string {
+	var k Kinded
+	if errors.As(err, &k) {
+		return k.KindName()
+	}
+	return ""
+}
+
 // Code is the Connect code for err: its kind's, or Internal.
 func Code(err error) connect.Code {
 	var ce *connect.Error

@@ -159,8 +159,12 @@ func (w *Writer[S]) write(ctx context.Context, batch []*writerJob[S]) error {
 	}
 	for start := 0; start < len(pending); {
 		end, size := start, 0
-		for end < len(pending) && (end == start || size+proto.Size(pending[end].Message)+256 <= w.opts.MaxAppendBytes) {
-			size += proto.Size(pending[end].Message) + 256 // metadata and framing
+		for end < len(pending) {
+			n := proto.Size(pending[end].Message) + 256 // metadata and framing
+			if end > start && size+n > w.opts.MaxAppendBytes {
+				break
+			}
+			size += n
 			end++
 		}
 		var expected esdb.ExpectedRevision = esdb.NoStream{}

@@ -13,6 +13,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/money"
+	accounts "github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/fanfare/fanfare/services/accounts/ledgerview"
 	"github.com/fanfare/fanfare/services/plays/adapters"
 	"github.com/fanfare/fanfare/services/plays/domain"
@@ -93,7 +94,7 @@ func (b *Burns) check(listener string, nextPlay uint64) error {
 	if nextPlay <= max || burn == 0 {
 		return nil
 	}
-	if has := b.FAN.Get("wallet:" + listener + ":FAN"); has < burn {
+	if has := b.FAN.Get(accounts.WalletID(listener, "FAN")); has < burn {
 		return apperr.New(apperr.Forbidden, "this song is in the standard tier: a play burns %s FAN and %s has %s FAN",
 			money.FormatUnits(burn, 8), listener, money.FormatUnits(has, 8))
 	}

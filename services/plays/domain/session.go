@@ -466,23 +466,10 @@ func (s *Session) Apply(e proto.Message) error {
 	return nil
 }
 
-// Error is a domain error with a kind the ports map to a Connect code
-// (internal/platform/apperr); it wraps exactly one sentinel.
-type Error struct {
-	kind string
-	err  error
-}
-
-func (e *Error) Error() string { return e.err.Error() }
-
-// Unwrap returns the wrapped sentinel chain.
-func (e *Error) Unwrap() error { return e.err }
-
-// KindName is the error's kind: an apperr kind such as "conflict".
-func (e *Error) KindName() string { return e.kind }
-
+// kinded wraps a sentinel with detail and the kind the ports map to a
+// Connect code (internal/platform/apperr).
 func kinded(kind string, sentinel error, detail string) error {
-	return &Error{kind: kind, err: fmt.Errorf("%w: %s", sentinel, detail)}
+	return apperr.Wrap(kind, fmt.Errorf("%w: %s", sentinel, detail))
 }
 
 func invalid(format string, args ...any) error {
@@ -507,12 +494,3 @@ var (
 	// ErrNotCountable: coverage is below the count threshold. forbidden.
 	ErrNotCountable = errors.New("plays: coverage below the count threshold")
 )
-
-// KindOf returns the kind of the domain error in err's chain, or "".
-func KindOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.kind
-	}
-	return ""
-}

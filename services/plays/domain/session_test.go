@@ -55,8 +55,8 @@ func wantRefused(t *testing.T, r domain.Result, reason string) {
 
 func wantErr(t *testing.T, err, sentinel error, kind string) {
 	t.Helper()
-	if !errors.Is(err, sentinel) || domain.KindOf(err) != kind {
-		t.Fatalf("error %v (kind %q), want %v of kind %q", err, domain.KindOf(err), sentinel, kind)
+	if !errors.Is(err, sentinel) || apperr.KindOf(err) != kind {
+		t.Fatalf("error %v (kind %q), want %v of kind %q", err, apperr.KindOf(err), sentinel, kind)
 	}
 	var k apperr.Kinded
 	if !errors.As(err, &k) || k.KindName() != kind {

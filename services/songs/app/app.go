@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"sync"
 
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
@@ -58,5 +57,3 @@ func (a *App) load(ctx context.Context, id string) (*domain.Song, error) {
 	}
 	return s, nil
 }
-
-func errorsIsState(err error) bool { return errors.Is(err, domain.ErrState) }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/fanfare/fanfare/events"
@@ -45,7 +46,7 @@ func (a *App) Reveal(ctx context.Context, cause events.Envelope, e *eventsv1.Pur
 			}
 		}
 		err := s.Reveal(e.PurchaseId, e.PurchaserId, sealed)
-		if errorsIsState(err) {
+		if errors.Is(err, domain.ErrState) {
 			slog.Warn("purchase of a song that cannot be sold", "song", e.SongId, "purchase", e.PurchaseId, "err", err)
 			return nil
 		}
@@ -63,7 +64,7 @@ func (a *App) Unlock(ctx context.Context, cause events.Envelope, e *eventsv1.Cam
 		}
 		err := a.Songs.React(ctx, id, UnlockConsumer, cause, func(s *domain.Song) error {
 			err := s.Unlock(e.CampaignId)
-			if errorsIsState(err) {
+			if errors.Is(err, domain.ErrState) {
 				slog.Warn("campaign unlocks a song that is not registered", "song", id, "campaign", e.CampaignId)
 				return nil
 			}
