@@ -152,9 +152,12 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
 	mux := healthMux(checks)
+	apiPaths := map[string]string{} // part name → mounted path
 	for _, p := range parts {
-		if path, h := p.Handler(); h != nil {
+		if a, ok := p.part.(api); ok {
+			path, h := a.Handler()
 			mux.Handle(path, h)
+			apiPaths[p.name] = path
 		}
 	}
 	// h2c: gRPC clients speak HTTP/2 without TLS on this port.
@@ -165,8 +168,8 @@ func runDev(ctx context.Context, args []string) error {
 	go hs.Serve(lis)
 	slog.Info("health endpoints listening", "healthz", "http://"+lis.Addr().String()+"/healthz", "readyz", "http://"+lis.Addr().String()+"/readyz")
 	for _, p := range parts {
-		path, h := p.Handler()
-		if h == nil {
+		path, ok := apiPaths[p.name]
+		if !ok {
 			slog.Info(p.name + " running")
 			continue
 		}
@@ -228,15 +231,20 @@ func healthMux(checks []readiness) *http.ServeMux {
 	return mux
 }
 
-// service is a part of the dev process: a Connect API and background work.
-type service interface {
-	Handler() (string, http.Handler)
+// part is a service or saga of the dev process: background work, and a
+// Connect API when it implements api.
+type part interface {
 	Run(ctx context.Context) error
+}
+
+// api is a part's Connect handler and the path to mount it on.
+type api interface {
+	Handler() (string, http.Handler)
 }
 
 type namedService struct {
 	name string
-	service
+	part
 }
 
 // devServices builds every service on the shared store and brokers. Each
@@ -271,10 +279,5 @@ func devServices(ctx context.Context, dataDir string, store *eventstore.Store, b
 	if err != nil {
 		return nil, err
 	}
-	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", sagaPart{roy}}}, nil
+	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy}}, nil
 }
-
-// sagaPart is a saga in the dev process: background work, no API.
-type sagaPart struct{ *royalty.Service }
-
-func (sagaPart) Handler() (string, http.Handler) { return "", nil }
