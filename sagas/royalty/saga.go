@@ -17,6 +17,7 @@ import (
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/fanfare/fanfare/services/accounts/ledgerview"
+	"github.com/fanfare/fanfare/services/songs/songview"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -49,13 +50,7 @@ func newSaga(w *eventstore.Writer[*State]) *Saga {
 
 // OnSong keeps the song read model current.
 func (s *Saga) OnSong(_ context.Context, m proto.Message) error {
-	var d *eventsv1.SongDescription
-	switch e := m.(type) {
-	case *eventsv1.SongRegistered:
-		d = e.Description
-	case *eventsv1.SongUpdated:
-		d = e.Description // new splits apply to plays rewarded after the edit
-	}
+	d := songview.Description(m) // new splits apply to plays rewarded after an edit
 	if d == nil {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
 	"github.com/fanfare/fanfare/services/plays/app"
 	"github.com/fanfare/fanfare/services/plays/domain"
+	"github.com/fanfare/fanfare/services/songs/songview"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -18,14 +19,7 @@ import (
 // SongEvent keeps the song list current from the registrar's events.
 func SongEvent(songs *app.Songs) func(context.Context, proto.Message) error {
 	return func(_ context.Context, m proto.Message) error {
-		var d *eventsv1.SongDescription
-		switch e := m.(type) {
-		case *eventsv1.SongRegistered:
-			d = e.Description
-		case *eventsv1.SongUpdated:
-			d = e.Description
-		}
-		if d != nil && d.DurationMs > 0 {
+		if d := songview.Description(m); d != nil && d.DurationMs > 0 {
 			songs.Put(d.SongId, app.Song{DurationMs: d.DurationMs})
 		}
 		return nil
