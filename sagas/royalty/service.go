@@ -10,7 +10,6 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 )
 
 // PlaysGroup consumes PlayCounted (a Kafka group id: never rename).
@@ -59,16 +58,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Saga.W.Run(ctx) })
-	follow := func(topic string, fn func(context.Context, proto.Message) error) {
-		g.Go(func() error {
-			if err := kafka.Follow(ctx, s.cfg.Brokers, topic, fn); err != nil && ctx.Err() == nil {
-				return err
-			}
-			return nil
-		})
-	}
-	follow(songsTopic, s.Saga.OnSong)
-	follow(accountsTopic, s.Saga.OnLedgerEvent)
+	g.Go(func() error { return kafka.Follow(ctx, s.cfg.Brokers, songsTopic, s.Saga.OnSong) })
+	g.Go(func() error { return kafka.Follow(ctx, s.cfg.Brokers, accountsTopic, s.Saga.OnLedgerEvent) })
 	g.Go(func() error {
 		return kafka.RunGroups(ctx, s.cfg.Brokers, s.cfg.Subscriber,
 			kafka.HandlerGroup{Name: PlaysGroup, Handlers: []cqrs.GroupEventHandler{kafka.Reaction(s.Saga.OnPlayCounted)}})

@@ -123,13 +123,7 @@ func (s *Service) Run(ctx context.Context) error {
 			royaltyTopic:  ports.BurnEvent(s.App.Burns),
 			accountsTopic: ports.BurnEvent(s.App.Burns),
 		} {
-			g.Go(func() error {
-				err := kafka.Follow(ctx, s.cfg.Brokers, topic, fn)
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			})
+			g.Go(func() error { return kafka.Follow(ctx, s.cfg.Brokers, topic, fn) })
 		}
 	}
 	return g.Wait()

@@ -66,8 +66,14 @@ func RunGroups(ctx context.Context, brokers []string, sub SubscriberConfig, grou
 // consumer group, handing each event to fn in order per partition: how a
 // service rebuilds an in-memory read model of another service's events at
 // every start. Messages of unknown types are skipped (a topic carries types
-// newer than this binary knows). It returns when ctx ends or fn fails.
-func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx context.Context, e proto.Message) error) error {
+// newer than this binary knows). It returns nil when ctx ends (whatever
+// was interrupted by that), or fn's error.
+func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx context.Context, e proto.Message) error) (err error) {
+	defer func() {
+		if ctx.Err() != nil {
+			err = nil // stopping is not a failure
+		}
+	}()
 	sub, err := NewSubscriber(SubscriberConfig{Brokers: brokers})
 	if err != nil {
 		return err
