@@ -94,7 +94,7 @@ func (s *Saga) OnPlayCounted(ctx context.Context, _ events.Envelope, e *eventsv1
 		SongPlayNumber: e.SongPlayNumber, Splits: sg.splits}
 	available := s.balances.Get(accounts.WalletID(e.ListenerId, domain.FAN))
 	return s.W.Do(ctx, func(st *State) ([]proto.Message, error) {
-		if st.Done[e.PlayId] {
+		if st.Handled(e.SongId, e.SongPlayNumber) {
 			return nil, nil
 		}
 		plan, refusal, err := domain.Plan(play, st.Supply, available, st.Rules)

@@ -26,7 +26,8 @@ const fan = domain.UnitsPerFAN
 // The saga over the real path: PlayCounted from the event log through
 // Kafka, one ledger request per play decided by the accounts service, and
 // the answer recorded; duplicates settle once, a policy change applies to
-// later plays only, and every FAN balance and the supply add up.
+// later plays only, and every FAN balance and the supply add up. A
+// restarted saga recovers from its snapshot and still settles a play once.
 func TestRewardsThroughTheLedger(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -38,13 +39,15 @@ func TestRewardsThroughTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	go acc.Run(ctx)
-	saga, err := royalty.New(ctx, royalty.Config{Store: store, Brokers: brokers,
-		Subscriber: kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond}})
+	sagaCfg := royalty.Config{Store: store, Brokers: brokers, SnapshotEvery: 3,
+		Subscriber: kafka.SubscriberConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond}}
+	sagaCtx, stopSaga := context.WithCancel(ctx)
+	saga, err := royalty.New(ctx, sagaCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sagaDone := make(chan error, 1)
-	go func() { sagaDone <- saga.Run(ctx) }()
+	go func() { sagaDone <- saga.Run(sagaCtx) }()
 
 	book := acc.App.Books["FAN"]
 	for _, id := range []string{"listener", "node", "artist", "charity"} {
@@ -52,23 +55,29 @@ func TestRewardsThroughTheLedger(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	song := uuid.NewString()
+	song, hit := uuid.NewString(), uuid.NewString()
 	appendEv := func(stream string, m proto.Message) {
 		t.Helper()
 		if _, err := store.Append(ctx, stream, esdb.Any{}, eventstore.Pending{Message: m}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	appendEv("song-"+song, &eventsv1.SongRegistered{Version: 1, Description: &eventsv1.SongDescription{SongId: song, ArtistId: "artist",
-		DurationMs: 1000, Splits: []*eventsv1.Split{{PayeeId: "artist", SharePpm: 666_667}, {PayeeId: "charity", SharePpm: 333_333}}}})
-	play := func(id string, number uint64, listener string) *eventsv1.PlayCounted {
+	for _, id := range []string{song, hit} {
+		appendEv("song-"+id, &eventsv1.SongRegistered{Version: 1, Description: &eventsv1.SongDescription{SongId: id, ArtistId: "artist",
+			DurationMs: 1000, Splits: []*eventsv1.Split{{PayeeId: "artist", SharePpm: 666_667}, {PayeeId: "charity", SharePpm: 333_333}}}})
+	}
+	playOf := func(song, id string, number uint64, listener string) *eventsv1.PlayCounted {
 		return &eventsv1.PlayCounted{PlayId: id, SessionId: "s-" + id, SongId: song, ListenerId: listener, NodeId: "node", SongPlayNumber: number, ListenerPlayNumber: 1}
 	}
-	// p1: discovery tier, delivered twice. p2: play 10,001, the standard
-	// tier (no burn at this supply). p3: a listener without a FAN wallet.
+	play := func(id string, number uint64, listener string) *eventsv1.PlayCounted {
+		return playOf(song, id, number, listener)
+	}
+	// p1: discovery tier, delivered twice. p2: play 10,001 of a hit, the
+	// standard tier (no burn at this supply). p3: a listener without a FAN
+	// wallet.
 	appendEv("plays-0", play("p1", 1, "listener"))
 	appendEv("plays-0", play("p1", 1, "listener"))
-	appendEv("plays-0", play("p2", 10_001, "listener"))
+	appendEv("plays-0", playOf(hit, "p2", 10_001, "listener"))
 	appendEv("plays-0", play("p3", 2, "stranger"))
 
 	answers := waitAnswers(t, ctx, store, "p1", "p2", "p3")
@@ -130,19 +139,56 @@ func TestRewardsThroughTheLedger(t *testing.T) {
 		t.Fatalf("the saga counts supply %d, the ledger 9 FAN", got)
 	}
 	// The duplicate p1 made one request only.
-	requests := 0
-	if _, err := store.ReadStream(ctx, royalty.Stream, 0, func(e eventstore.Event) error {
-		if r, ok := e.Message.(*eventsv1.LedgerTransactionRequested); ok && r.TransactionId == "p1" {
-			requests++
-		}
-		return nil
-	}); err != nil || requests != 1 {
-		t.Fatalf("p1 was requested %d times (%v)", requests, err)
+	if n := requests(t, ctx, store, "p1"); n != 1 {
+		t.Fatalf("p1 was requested %d times", n)
+	}
+	stopSaga()
+	if err := <-sagaDone; err != nil {
+		t.Fatalf("saga stopped with %v", err)
+	}
+
+	// Restarted, the saga starts from its latest snapshot: same supply and
+	// policy, and p4 delivered again is not rewarded again.
+	if _, _, found, err := store.LoadSnapshot(ctx, royalty.Stream); err != nil || !found {
+		t.Fatalf("no snapshot of the saga's stream (%v)", err)
+	}
+	saga, err = royalty.New(ctx, sagaCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { sagaDone <- saga.Run(ctx) }()
+	if got, v := supply(t, saga), version(t, saga); got != 9*fan || v != 2 {
+		t.Fatalf("the restarted saga counts supply %d under policy v%d, want 9 FAN under v2", got, v)
+	}
+	appendEv("plays-0", play("p4", 3, "listener"))
+	appendEv("plays-0", play("p5", 4, "listener"))
+	if _, ok := waitAnswers(t, ctx, store, "p5")["p5"].(*eventsv1.RewardSettled); !ok {
+		t.Fatal("p5 was not settled")
+	}
+	if n := requests(t, ctx, store, "p4"); n != 1 {
+		t.Fatalf("p4 was requested %d times", n)
+	}
+	if got := supply(t, saga); got != 13*fan {
+		t.Fatalf("supply %d after p5, want 13 FAN", got)
 	}
 	cancel()
 	if err := <-sagaDone; err != nil {
 		t.Fatalf("saga stopped with %v", err)
 	}
+}
+
+// requests counts the saga's ledger requests for a play.
+func requests(t *testing.T, ctx context.Context, store *eventstore.Store, play string) (n int) {
+	t.Helper()
+	if _, err := store.ReadStream(ctx, royalty.Stream, 0, func(e eventstore.Event) error {
+		if r, ok := e.Message.(*eventsv1.LedgerTransactionRequested); ok && r.TransactionId == play {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func version(t *testing.T, s *royalty.Service) (v uint64) {

@@ -10,6 +10,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 )
 
 // PlaysGroup consumes PlayCounted (a Kafka group id: never rename).
@@ -29,6 +30,9 @@ type Config struct {
 	// Rules apply until a policy with reward rules arrives (default: the
 	// design's).
 	Rules domain.Rules
+	// SnapshotEvery is how many saga events go by between snapshots of its
+	// state, so a restart replays at most that many (default 10,000).
+	SnapshotEvery uint64
 }
 
 // Service is the runnable saga.
@@ -42,10 +46,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil || len(cfg.Brokers) == 0 {
 		return nil, errors.New("royalty: a store and Kafka brokers are required")
 	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 10_000
+	}
 	if cfg.Rules == (domain.Rules{}) {
 		cfg.Rules = domain.DefaultRules()
 	}
-	w, err := eventstore.OpenWriter(ctx, cfg.Store, Stream, newState(cfg.Rules), applyState, eventstore.WriterOptions{})
+	w, err := eventstore.OpenWriter(ctx, cfg.Store, Stream, newState(cfg.Rules), applyState,
+		eventstore.WriterOptions[*State]{SnapshotEvery: cfg.SnapshotEvery, Snapshot: snapshot, Restore: restore})
 	if err != nil {
 		return nil, err
 	}
@@ -53,14 +61,23 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // Run runs the saga until ctx ends or a part fails: its writer, the song
-// and ledger read models (each topic read from its start), and the
+// and ledger read models (each topic read from its start), and, once both
+// models caught up (so no play is planned on a stale balance), the
 // PlayCounted consumer.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Saga.W.Run(ctx) })
-	g.Go(func() error { return kafka.Follow(ctx, s.cfg.Brokers, songsTopic, s.Saga.OnSong) })
-	g.Go(func() error { return kafka.Follow(ctx, s.cfg.Brokers, accountsTopic, s.Saga.OnLedgerEvent) })
+	ready := make(chan struct{})
+	kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{
+		songsTopic:    s.Saga.OnSong,
+		accountsTopic: s.Saga.OnLedgerEvent,
+	}, func() { close(ready) })
 	g.Go(func() error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
 		return kafka.RunGroups(ctx, s.cfg.Brokers, s.cfg.Subscriber,
 			kafka.HandlerGroup{Name: PlaysGroup, Handlers: []cqrs.GroupEventHandler{kafka.Reaction(s.Saga.OnPlayCounted)}})
 	})

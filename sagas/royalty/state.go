@@ -2,9 +2,12 @@ package royalty
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	snapshotsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/snapshots/v1"
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
 	"google.golang.org/protobuf/proto"
 )
@@ -22,12 +25,50 @@ type State struct {
 	// effect back out.
 	Supply  int64
 	Pending map[string]*eventsv1.RewardRequested // by play id
-	Done    map[string]bool                      // plays requested or refused
-	Burn    int64                                // last published burn rate
+	// LastPlay is the highest play number handled (requested or refused)
+	// by song. A song's plays are numbered by one shard stream and reach
+	// the saga in that order through one partition, so a play numbered at
+	// or below it was handled before: one number per song, not one mark per
+	// play, is all deduplication needs.
+	LastPlay map[string]uint64
+	Burn     int64 // last published burn rate
 }
 
-func newState(rules domain.Rules) *State {
-	return &State{Rules: rules, Pending: map[string]*eventsv1.RewardRequested{}, Done: map[string]bool{}}
+func newState(rules domain.Rules) func() *State {
+	return func() *State {
+		return &State{Rules: rules, Pending: map[string]*eventsv1.RewardRequested{}, LastPlay: map[string]uint64{}}
+	}
+}
+
+// Handled reports whether the play numbered n of a song was handled.
+func (s *State) Handled(songID string, n uint64) bool { return n <= s.LastPlay[songID] }
+
+func (s *State) handled(songID string, n uint64) { s.LastPlay[songID] = max(s.LastPlay[songID], n) }
+
+// snapshot is the state as one message, for the writer's snapshots.
+func snapshot(s *State) (proto.Message, error) {
+	out := &snapshotsv1.RoyaltySaga{SupplyUnits: s.Supply, BurnUnits: s.Burn, LastPlay: maps.Clone(s.LastPlay),
+		Rules: &eventsv1.RewardRulesApplied{PolicyVersion: s.PolicyVersion, Rules: s.Rules.Proto(), FanSupplyCap: fan(s.Rules.SupplyCap)}}
+	for _, id := range slices.Sorted(maps.Keys(s.Pending)) {
+		out.Pending = append(out.Pending, s.Pending[id])
+	}
+	return out, nil
+}
+
+func restore(s *State, m proto.Message) error {
+	snap, ok := m.(*snapshotsv1.RoyaltySaga)
+	if !ok {
+		return fmt.Errorf("royalty saga: a snapshot of %T", m)
+	}
+	if err := s.apply(snap.Rules); err != nil {
+		return err
+	}
+	s.Supply, s.Burn = snap.SupplyUnits, snap.BurnUnits
+	for _, p := range snap.Pending {
+		s.Pending[p.PlayId] = p
+	}
+	maps.Copy(s.LastPlay, snap.LastPlay)
+	return nil
 }
 
 func applyState(s *State, e eventstore.Event) error { return s.apply(e.Message) }
@@ -42,13 +83,13 @@ func (s *State) apply(m proto.Message) error {
 		s.Rules, s.PolicyVersion = r, e.PolicyVersion
 	case *eventsv1.RewardRequested:
 		s.Pending[e.PlayId] = e
-		s.Done[e.PlayId] = true
+		s.handled(e.SongId, e.SongPlayNumber)
 		s.Supply += e.Minted.GetUnits() - e.Burned.GetUnits()
 	case *eventsv1.LedgerTransactionRequested:
 	case *eventsv1.RewardSettled:
 		delete(s.Pending, e.PlayId)
 	case *eventsv1.RewardRefused:
-		s.Done[e.PlayId] = true
+		s.handled(e.SongId, e.SongPlayNumber)
 		if p, ok := s.Pending[e.PlayId]; ok {
 			s.Supply -= p.Minted.GetUnits() - p.Burned.GetUnits()
 			delete(s.Pending, e.PlayId)

@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -36,7 +37,13 @@ type Config struct {
 	Brokers     []string
 	IdentityKey ed25519.PublicKey
 	Shards      int
-	Rules       domain.Rules
+	// Rules apply until a policy with play rules arrives (default: the
+	// design's).
+	Rules domain.Rules
+	// SnapshotEvery is how many events of a shard go by between snapshots
+	// of it, so a restart replays at most that many per shard (default
+	// 10,000).
+	SnapshotEvery uint64
 	// ExpireEvery is how often expired sessions are closed (default 1 s).
 	ExpireEvery time.Duration
 	Now         func() time.Time
@@ -70,6 +77,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.Rules.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 10_000
+	}
 	if cfg.ExpireEvery <= 0 {
 		cfg.ExpireEvery = time.Second
 	}
@@ -78,7 +88,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	shards := make([]*adapters.ShardWriter, cfg.Shards)
 	for i := range shards {
-		w, err := adapters.OpenShard(ctx, cfg.Store, i)
+		w, err := adapters.OpenShard(ctx, cfg.Store, i, cfg.Rules, cfg.SnapshotEvery)
 		if err != nil {
 			return nil, err
 		}
@@ -93,17 +103,30 @@ func (s *Service) Handler() (string, http.Handler) {
 		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
 }
 
-// Run runs the shard writers, the expiry clock and the song follower until
-// ctx ends or one of them fails.
+// Run runs the shard writers, the expiry clock and the followers of songs,
+// balances, burn rate and policy until ctx ends or one of them fails.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, w := range s.App.Shards {
 		g.Go(func() error { return w.Run(ctx) })
 	}
+	// Sessions start once the open-session counts are rebuilt and the read
+	// models have caught up.
+	var waiting atomic.Int32
+	waiting.Store(2)
+	ready := func() {
+		if waiting.Add(-1) == 0 {
+			close(s.App.Ready)
+		}
+	}
 	g.Go(func() error {
-		if err := s.App.CountOpen(ctx); err != nil {
+		if err := s.App.Recover(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while recovering
+			}
 			return err
 		}
+		ready()
 		t := time.NewTicker(s.cfg.ExpireEvery)
 		defer t.Stop()
 		for {
@@ -118,13 +141,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	if len(s.cfg.Brokers) > 0 {
-		for topic, fn := range map[string]func(context.Context, proto.Message) error{
+		kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{
 			songsTopic:    ports.SongEvent(s.App.Songs),
-			royaltyTopic:  ports.BurnEvent(s.App.Burns),
-			accountsTopic: ports.BurnEvent(s.App.Burns),
-		} {
-			g.Go(func() error { return kafka.Follow(ctx, s.cfg.Brokers, topic, fn) })
-		}
+			royaltyTopic:  ports.LedgerEvent(s.App),
+			accountsTopic: ports.LedgerEvent(s.App),
+		}, ready)
+	} else {
+		ready() // songs come through App.Songs
 	}
 	return g.Wait()
 }

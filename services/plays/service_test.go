@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
 	"github.com/fanfare/fanfare/internal/platform/identity"
@@ -23,6 +24,7 @@ import (
 	"github.com/fanfare/fanfare/services/plays"
 	"github.com/fanfare/fanfare/services/plays/adapters"
 	"github.com/fanfare/fanfare/services/plays/app"
+	"github.com/fanfare/fanfare/services/plays/domain"
 	"github.com/google/uuid"
 )
 
@@ -63,7 +65,7 @@ func newHarness(t *testing.T, withKafka ...bool) *harness {
 
 func (h *harness) start() {
 	svc, err := plays.New(context.Background(), plays.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.key.Public().(ed25519.PublicKey), Shards: 4,
-		Now: h.clock.Now, ExpireEvery: time.Hour})
+		Now: h.clock.Now, ExpireEvery: time.Hour, SnapshotEvery: 5}) // small: restarts go through snapshots
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -224,7 +226,11 @@ func TestPlayNumbersAreExactUnderConcurrency(t *testing.T) {
 		t.Fatalf("logged play numbers %v differ from the answers %v", logged, numbers)
 	}
 
-	// A restarted service recovers sessions and counts on from n.
+	// A restarted service recovers sessions (from a snapshot and the
+	// events after it) and counts on from n.
+	if _, _, found, err := h.store.LoadSnapshot(ctx(t), adapters.ShardStream(adapters.ShardOf(song, 4))); err != nil || !found {
+		t.Fatalf("no snapshot of the song's shard (%v)", err)
+	}
 	h.stop()
 	h.start()
 	h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
@@ -245,7 +251,7 @@ func TestOpenSessionsAreBoundedAndExpire(t *testing.T) {
 	song := uuid.NewString()
 	h.svc.App.Songs.Put(song, app.Song{DurationMs: 60_000})
 	alice := h.as("alice")
-	rules := h.svc.App.Rules
+	rules := h.svc.App.Rules()
 	var first string
 	for i := 0; i < int(rules.MaxOpenSessions); i++ {
 		s := h.open(alice, song)
@@ -330,4 +336,157 @@ func TestStandardTierSessionNeedsTheBurn(t *testing.T) {
 	h.open(h.as("rich"), song) // 6 FAN covers it
 	burns.SetBurn(0)
 	h.open(first, song) // no burn below the floor
+}
+
+// Two instances of the service on one store, as when it scales out: each
+// opens half the sessions of one hot song, the other instance feeds them,
+// and the plays are still numbered 1..n, each once.
+func TestTwoInstancesNumberPlaysExactly(t *testing.T) {
+	a := newHarness(t)
+	b := &harness{t: t, store: a.store, key: a.key, clock: a.clock}
+	b.start()
+	song := uuid.NewString()
+	for _, h := range []*harness{a, b} {
+		h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
+	}
+	const n = 40
+	type session struct {
+		id     string
+		feeder playsv1connect.PlaysServiceClient
+	}
+	sessions := make([]session, n)
+	for i := range sessions {
+		listener := fmt.Sprint("listener-", i)
+		opener, feeder := a, b
+		if i%2 == 1 {
+			opener, feeder = b, a
+		}
+		sessions[i] = session{id: opener.open(opener.as(listener), song), feeder: feeder.as(listener)}
+	}
+	// Either instance shows any session.
+	if v, err := a.as("listener-1").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: sessions[1].id})); err != nil || v.Msg.SongId != song {
+		t.Fatalf("instance a shows a session b opened: %v %v", v, err)
+	}
+	a.clock.Advance(10 * time.Second)
+	var mu sync.Mutex
+	var numbers []int
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := beats(s.feeder, t, &playsv1.Heartbeat{SessionId: s.id, Seq: 1, FromMs: 0, ToMs: 10_000})[0]
+			if !r.Accepted {
+				t.Errorf("heartbeat of %s refused: %s", s.id, r.Reason)
+			}
+			mu.Lock()
+			numbers = append(numbers, int(r.PlayNumber))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Ints(numbers)
+	for i, got := range numbers {
+		if got != i+1 {
+			t.Fatalf("play numbers %v, want 1..%d each once", numbers, n)
+		}
+	}
+	var logged []int
+	if _, err := a.store.ReadStream(ctx(t), adapters.ShardStream(adapters.ShardOf(song, 4)), 0, func(e eventstore.Event) error {
+		if p, ok := e.Message.(*eventsv1.PlayCounted); ok && p.SongId == song {
+			logged = append(logged, int(p.SongPlayNumber))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range logged {
+		if got != i+1 {
+			t.Fatalf("the shard stream numbers the plays %v, want 1..%d in order", logged, n)
+		}
+	}
+	if len(logged) != n {
+		t.Fatalf("%d plays logged, want %d", len(logged), n)
+	}
+}
+
+// Play rules are policy: a new version applies to heartbeats recorded after
+// it, an older one changes nothing, and a restart keeps the rules in force.
+func TestPlayRulesArePolicy(t *testing.T) {
+	h := newHarness(t)
+	song := uuid.NewString()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 40_000})
+	alice := h.as("alice")
+	before := h.open(alice, song)
+	h.clock.Advance(10 * time.Second)
+	if r := beats(alice, t, &playsv1.Heartbeat{SessionId: before, Seq: 1, FromMs: 0, ToMs: 10_000})[0]; !r.Accepted || r.PlayNumber != 0 {
+		t.Fatalf("25%% under the default rules: %v", r)
+	}
+	quarter := domain.DefaultRules()
+	quarter.CountCoveragePPM = 250_000
+	quarter.MaxOpenSessions = 3
+	if err := h.svc.App.ApplyPolicy(ctx(t), 2, quarter); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.App.ApplyPolicy(ctx(t), 1, domain.DefaultRules()); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(10 * time.Second)
+	// The session already at 25% counts at its next heartbeat under v2.
+	if r := beats(alice, t, &playsv1.Heartbeat{SessionId: before, Seq: 2, FromMs: 10_000, ToMs: 11_000})[0]; r.PlayNumber != 1 {
+		t.Fatalf("a heartbeat after policy v2 (25%%): %v", r)
+	}
+	bad := quarter
+	bad.CountCoveragePPM = 0
+	if err := h.svc.App.ApplyPolicy(ctx(t), 3, bad); err == nil {
+		t.Fatal("rules with a zero count threshold were applied")
+	}
+	h.stop()
+	h.start()
+	h.svc.App.Songs.Put(song, app.Song{DurationMs: 40_000})
+	alice = h.as("alice")
+	after := h.open(alice, song) // waits for the service to recover
+	if got := h.svc.App.Rules(); got != quarter {
+		t.Fatalf("after a restart the rules are %+v, want policy v2's %+v", got, quarter)
+	}
+	h.clock.Advance(10 * time.Second)
+	if r := beats(alice, t, &playsv1.Heartbeat{SessionId: after, Seq: 1, FromMs: 0, ToMs: 10_000})[0]; r.PlayNumber != 2 {
+		t.Fatalf("25%% after a restart under v2: %v", r)
+	}
+	h.open(alice, song) // 3 open sessions: the most v2 allows
+	if _, err := alice.StartSession(ctx(t), connect.NewRequest(&playsv1.StartSessionRequest{SongId: song, NodeId: "n"})); code(err) != connect.CodeResourceExhausted {
+		t.Fatalf("a 4th open session under v2: %v", err)
+	}
+	// The policy event is in every shard stream, once.
+	for shard := range 4 {
+		var versions []uint64
+		if _, err := h.store.ReadStream(ctx(t), adapters.ShardStream(shard), 0, func(e eventstore.Event) error {
+			if p, ok := e.Message.(*eventsv1.PlayRulesApplied); ok {
+				versions = append(versions, p.PolicyVersion)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(versions) != "[2]" {
+			t.Fatalf("shard %d records play rules of versions %v, want [2]", shard, versions)
+		}
+	}
+}
+
+// Until the read models have caught up, a session waits, then is refused as
+// unavailable rather than judged on half the songs and balances.
+func TestSessionsWaitForTheReadModels(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	svc, err := plays.New(context.Background(), plays.Config{Store: eventstore.NewStore(estest.Connect(t)), IdentityKey: key.Public().(ed25519.PublicKey), Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.App.ReadyWait = 50 * time.Millisecond
+	svc.App.Songs.Put("s", app.Song{DurationMs: 1000})
+	c := identity.With(context.Background(), identity.Identity{ID: "alice"})
+	// Not running: nothing has caught up.
+	if _, _, err := svc.App.StartSession(c, "s", "", "node"); apperr.KindOf(err) != apperr.Unavailable || !strings.Contains(err.Error(), "still reading") {
+		t.Fatalf("a session before the read models caught up: %v", err)
+	}
 }

@@ -2,15 +2,12 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/events"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Aggregate is an event-sourced aggregate root. Its command methods check
@@ -67,8 +64,6 @@ func NewRepository[A Aggregate](store *Store, category string, newAgg func(id st
 // Stream is the stream name of aggregate id.
 func (r *Repository[A]) Stream(id string) string { return r.category + "-" + id }
 
-func (r *Repository[A]) snapshotStream(id string) string { return "snapshot-" + r.Stream(id) }
-
 // Load rebuilds aggregate id and returns it with its revision (-1 when the
 // stream does not exist yet).
 func (r *Repository[A]) Load(ctx context.Context, id string) (A, int64, error) {
@@ -104,28 +99,12 @@ func (r *Repository[A]) load(ctx context.Context, id string, useSnapshot bool, s
 	return agg, last, nil
 }
 
-type snapshotMeta struct {
-	Revision uint64 `json:"revision"`
-}
-
 func (r *Repository[A]) restore(ctx context.Context, id string, s Snapshotter) (uint64, bool, error) {
-	rec, err := r.store.readLast(ctx, r.snapshotStream(id))
-	if err != nil || rec == nil {
+	rev, msg, found, err := r.store.loadMessage(ctx, r.Stream(id))
+	if err != nil || !found {
 		return 0, false, err
 	}
-	var meta snapshotMeta
-	if err := json.Unmarshal(rec.UserMetadata, &meta); err != nil {
-		return 0, false, fmt.Errorf("snapshot of %s: %w", r.Stream(id), err)
-	}
-	var a anypb.Any
-	if err := proto.Unmarshal(rec.Data, &a); err != nil {
-		return 0, false, fmt.Errorf("snapshot of %s: %w", r.Stream(id), err)
-	}
-	msg, err := a.UnmarshalNew()
-	if err != nil {
-		return 0, false, fmt.Errorf("snapshot of %s: %w", r.Stream(id), err)
-	}
-	return meta.Revision, true, s.Restore(msg)
+	return rev, true, s.Restore(msg)
 }
 
 // Update loads aggregate id, runs fn on it and appends what fn recorded,
@@ -213,15 +192,5 @@ func (r *Repository[A]) maybeSnapshot(ctx context.Context, id string, agg A, fir
 	if err != nil {
 		return
 	}
-	a, err := anypb.New(msg)
-	if err != nil {
-		return
-	}
-	data, err := proto.Marshal(a)
-	if err != nil {
-		return
-	}
-	meta, _ := json.Marshal(snapshotMeta{Revision: last})
-	_, _ = r.store.Client.AppendToStream(ctx, r.snapshotStream(id), esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
-		esdb.EventData{EventType: "fanfare-snapshot", ContentType: esdb.ContentTypeBinary, Data: data, Metadata: meta})
+	_ = r.store.saveMessage(ctx, r.Stream(id), last, msg)
 }

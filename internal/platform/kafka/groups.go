@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/fanfare/fanfare/events"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -66,9 +70,12 @@ func RunGroups(ctx context.Context, brokers []string, sub SubscriberConfig, grou
 // consumer group, handing each event to fn in order per partition: how a
 // service rebuilds an in-memory read model of another service's events at
 // every start. Messages of unknown types are skipped (a topic carries types
-// newer than this binary knows). It returns nil when ctx ends (whatever
-// was interrupted by that), or fn's error.
-func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx context.Context, e proto.Message) error) (err error) {
+// newer than this binary knows). caughtUp, when not nil, is called once,
+// when fn has seen every message the topic held as Follow started, so the
+// service can hold back work that must not see a half-built model. It
+// returns nil when ctx ends (whatever was interrupted by that), or fn's
+// error.
+func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx context.Context, e proto.Message) error, caughtUp func()) (err error) {
 	defer func() {
 		if ctx.Err() != nil {
 			err = nil // stopping is not a failure
@@ -83,13 +90,22 @@ func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx con
 	if err != nil {
 		return err
 	}
+	behind, err := backlog(ctx, brokers, topic)
+	if err != nil {
+		return err
+	}
+	ready := func() {
+		if caughtUp != nil && behind != nil && len(behind) == 0 {
+			caughtUp()
+			behind = nil
+		}
+	}
+	ready()
 	for msg := range msgs {
 		e, err := events.Decode(msg.Metadata.Get(TypeMetadataKey), msg.Payload)
 		if errors.Is(err, events.ErrUnknownType) {
-			msg.Ack()
-			continue
-		}
-		if err == nil {
+			err = nil
+		} else if err == nil {
 			err = fn(msg.Context(), e)
 		}
 		if err != nil {
@@ -97,6 +113,62 @@ func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx con
 			return fmt.Errorf("kafka: follow %s: %w", topic, err)
 		}
 		msg.Ack()
+		if info, ok := RecordFromContext(msg.Context()); ok && behind != nil && info.Offset+1 >= behind[info.Partition] {
+			delete(behind, info.Partition)
+			ready()
+		}
 	}
 	return nil
+}
+
+// FollowAll runs Follow in g for each topic with its fn, and calls
+// caughtUp once all of them have caught up (at once when topics is empty).
+func FollowAll(ctx context.Context, g *errgroup.Group, brokers []string, topics map[string]func(context.Context, proto.Message) error, caughtUp func()) {
+	left := atomic.Int64{}
+	left.Store(int64(len(topics)))
+	if len(topics) == 0 {
+		caughtUp()
+		return
+	}
+	for topic, fn := range topics {
+		g.Go(func() error {
+			return Follow(ctx, brokers, topic, fn, func() {
+				if left.Add(-1) == 0 {
+					caughtUp()
+				}
+			})
+		})
+	}
+}
+
+// backlog is the end offset of each partition of topic that holds
+// messages now.
+func backlog(ctx context.Context, brokers []string, topic string) (map[int32]int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(topic, o.Partition); ok && o.Offset > s.Offset {
+			out[o.Partition] = o.Offset
+		}
+	})
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fanfare/fanfare/internal/platform/apperr"
@@ -106,35 +107,93 @@ type App struct {
 	Shards []*adapters.ShardWriter
 	Songs  *Songs
 	Burns  *Burns
-	Rules  domain.Rules
 	Now    func() time.Time
+	// Ready is closed once the songs and balances the service learns from
+	// events are caught up; until then sessions wait to start, so none is
+	// refused on a half-built read model.
+	Ready chan struct{}
+	// ReadyWait bounds that wait (default 10 s).
+	ReadyWait time.Duration
 
-	mu   sync.Mutex
-	open map[string]int // listener → open sessions
+	rules atomic.Pointer[versionedRules]
+	mu    sync.Mutex
+	open  map[string]int // listener → open sessions
 }
 
-// New wires the use cases over recovered shards.
+type versionedRules struct {
+	version uint64
+	rules   domain.Rules
+}
+
+// New wires the use cases over recovered shards; rules apply until a
+// policy's play rules arrive (ApplyPolicy).
 func New(shards []*adapters.ShardWriter, songs *Songs, rules domain.Rules, now func() time.Time) *App {
-	return &App{Shards: shards, Songs: songs, Burns: NewBurns(), Rules: rules, Now: now, open: map[string]int{}}
+	a := &App{Shards: shards, Songs: songs, Burns: NewBurns(), Now: now, Ready: make(chan struct{}), ReadyWait: 10 * time.Second,
+		open: map[string]int{}}
+	a.rules.Store(&versionedRules{rules: rules})
+	return a
 }
 
-// CountOpen rebuilds the open-session counts from the shards (at start).
-func (a *App) CountOpen(ctx context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	clear(a.open)
+// Rules are the play rules of the newest policy the service has seen.
+func (a *App) Rules() domain.Rules { return a.rules.Load().rules }
+
+// ApplyPolicy records a policy's play rules in every shard (each shard
+// stream says from which heartbeat on they apply) and uses them for the
+// checks made outside the shards. An older or repeated version changes
+// nothing.
+func (a *App) ApplyPolicy(ctx context.Context, version uint64, rules domain.Rules) error {
+	if err := rules.Validate(); err != nil {
+		return err
+	}
 	for _, w := range a.Shards {
+		if err := w.ApplyRules(ctx, version, rules); err != nil {
+			return err
+		}
+	}
+	a.useRules(version, rules)
+	return nil
+}
+
+// Recover rebuilds, at start, the open-session counts and the newest play
+// rules the shards recorded.
+func (a *App) Recover(ctx context.Context) error {
+	counts := map[string]int{}
+	for _, w := range a.Shards {
+		var (
+			part    map[string]int
+			version uint64
+			rules   domain.Rules
+		)
 		err := w.Do(ctx, func(s *adapters.Shard) ([]proto.Message, error) {
+			part = map[string]int{} // fn may run more than once
 			for _, sess := range s.Sessions {
-				a.open[sess.ListenerID()]++
+				part[sess.ListenerID()]++
 			}
+			version, rules = s.PolicyVersion, s.Rules
 			return nil, nil
 		})
 		if err != nil {
 			return err
 		}
+		for l, n := range part {
+			counts[l] += n
+		}
+		a.useRules(version, rules)
 	}
+	a.mu.Lock()
+	a.open = counts
+	a.mu.Unlock()
 	return nil
+}
+
+// useRules makes rules of a version the current ones, unless newer are.
+func (a *App) useRules(version uint64, rules domain.Rules) {
+	for {
+		cur := a.rules.Load()
+		if version <= cur.version || a.rules.CompareAndSwap(cur, &versionedRules{version: version, rules: rules}) {
+			return
+		}
+	}
 }
 
 // StartSession opens a single-use session. Errors: InvalidInput, NotFound
@@ -158,26 +217,49 @@ func (a *App) StartSession(ctx context.Context, songID, listenerID, nodeID strin
 	if nodeID == "" || len(nodeID) > 128 {
 		return "", time.Time{}, apperr.New(apperr.InvalidInput, "node_id is required (1..128 characters)")
 	}
+	if err := a.ready(ctx); err != nil {
+		return "", time.Time{}, err
+	}
 	song, ok := a.Songs.Get(songID)
 	if !ok {
 		return "", time.Time{}, apperr.New(apperr.NotFound, "song %q is not known to the plays service", songID)
 	}
+	maxOpen := a.Rules().MaxOpenSessions
 	a.mu.Lock()
-	if a.open[listenerID] >= int(a.Rules.MaxOpenSessions) {
+	if a.open[listenerID] >= int(maxOpen) {
 		a.mu.Unlock()
-		return "", time.Time{}, apperr.New(apperr.Exhausted, "listener %s has %d open sessions, the most allowed", listenerID, a.Rules.MaxOpenSessions)
+		return "", time.Time{}, apperr.New(apperr.Exhausted, "listener %s has %d open sessions, the most allowed", listenerID, maxOpen)
 	}
 	a.open[listenerID]++
 	a.mu.Unlock()
 	shard := adapters.ShardOf(songID, len(a.Shards))
 	id := fmt.Sprintf("%02x-%s", shard, uuid.NewString())
-	expires, err := a.Shards[shard].Start(ctx, id, songID, listenerID, nodeID, song.DurationMs, a.Now(), a.Rules,
+	expires, err := a.Shards[shard].Start(ctx, id, songID, listenerID, nodeID, song.DurationMs, a.Now(),
 		func(next uint64) error { return a.Burns.check(listenerID, next) })
 	if err != nil {
 		a.closed(listenerID)
 		return "", time.Time{}, err
 	}
 	return id, expires, nil
+}
+
+// ready waits for the read models to catch up.
+func (a *App) ready(ctx context.Context) error {
+	select {
+	case <-a.Ready:
+		return nil
+	default:
+	}
+	t := time.NewTimer(a.ReadyWait)
+	defer t.Stop()
+	select {
+	case <-a.Ready:
+		return nil
+	case <-ctx.Done():
+		return apperr.Wrap(apperr.Unavailable, ctx.Err())
+	case <-t.C:
+		return apperr.New(apperr.Unavailable, "the plays service is still reading songs and balances after %s; try again shortly", a.ReadyWait)
+	}
 }
 
 func (a *App) closed(listeners ...string) {
@@ -237,7 +319,7 @@ func (a *App) RecordHeartbeats(ctx context.Context, beats []HeartbeatIn) ([]adap
 	g, gctx := errgroup.WithContext(ctx)
 	for n, part := range byShard {
 		g.Go(func() error {
-			res, err := a.Shards[n].Heartbeats(gctx, part, now, a.Rules, authorize)
+			res, err := a.Shards[n].Heartbeats(gctx, part, now, authorize)
 			if err != nil {
 				return err
 			}
@@ -275,10 +357,10 @@ func (a *App) GetSession(ctx context.Context, id string) (SessionView, error) {
 		return SessionView{}, apperr.New(apperr.NotFound, "no open session %q", id)
 	}
 	var v SessionView
-	found, err := a.Shards[n].Session(ctx, id, func(s *domain.Session) {
+	found, err := a.Shards[n].Session(ctx, id, func(s *domain.Session, rules domain.Rules) {
 		v = SessionView{ID: s.ID(), SongID: s.SongID(), ListenerID: s.ListenerID(), NodeID: s.NodeID(), DurationMs: s.DurationMs(),
 			CoverageMs: s.CoverageMs(), LastSeq: s.LastSeq(), Counted: s.Counted(), Expired: s.Expired(), PlayID: s.PlayID(),
-			ExpiresAt: s.ExpiresAt(a.Rules)}
+			ExpiresAt: s.ExpiresAt(rules)}
 	})
 	if err != nil {
 		return SessionView{}, err
@@ -295,7 +377,7 @@ func (a *App) GetSession(ctx context.Context, id string) (SessionView, error) {
 // ExpireSessions ends expired sessions in every shard.
 func (a *App) ExpireSessions(ctx context.Context) error {
 	for _, w := range a.Shards {
-		listeners, err := w.Expire(ctx, a.Now(), a.Rules)
+		listeners, err := w.Expire(ctx, a.Now())
 		if err != nil {
 			return err
 		}

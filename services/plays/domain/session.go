@@ -230,10 +230,10 @@ func (s *Session) Countable(rules Rules) bool {
 	return s.started && !s.expired && !s.counted && s.cov.Reaches(rules.CountCoveragePPM)
 }
 
-// ReachedCount reports whether the last [Session.Heartbeats] call took the
-// session's coverage to the count threshold for the first time: true after
-// exactly one Heartbeats call in the life of a session that counts, which
-// the caller answers with [Session.Count].
+// ReachedCount reports whether the last [Session.Heartbeats] call accepted
+// a heartbeat and left the uncounted session at or past the count
+// threshold: the caller answers with [Session.Count], so it is true after
+// exactly one Heartbeats call in the life of a session that counts.
 func (s *Session) ReachedCount() bool { return s.reached }
 
 // maxIDLen bounds session, song, listener, node and play ids.
@@ -297,7 +297,6 @@ func (s *Session) Heartbeats(batch []Heartbeat, now time.Time, rules Rules) ([]R
 	if !s.started {
 		return nil, kinded(apperr.NotFound, ErrNotStarted, fmt.Sprintf("session %s was not started", s.id))
 	}
-	before := s.cov.Reaches(rules.CountCoveragePPM)
 	cov := s.cov.Clone()
 	var (
 		results  = make([]Result, len(batch))
@@ -350,7 +349,9 @@ func (s *Session) Heartbeats(batch []Heartbeat, now time.Time, rules Rules) ([]R
 		CoverageMs: cov.Total(), At: timestamppb.New(now)}); err != nil {
 		return nil, err
 	}
-	s.reached = !before && !s.counted && s.cov.Reaches(rules.CountCoveragePPM)
+	// A session may already be past the threshold when its batch arrives:
+	// rules lowered by a new policy count it at its next accepted heartbeat.
+	s.reached = !s.counted && s.cov.Reaches(rules.CountCoveragePPM)
 	return results, nil
 }
 
@@ -398,6 +399,30 @@ func (s *Session) Expire(now time.Time, rules Rules) error {
 		return nil
 	}
 	return s.record(&eventsv1.SessionExpired{SessionId: s.id, ListenerId: s.listenerID, Counted: s.counted})
+}
+
+// Events returns the events that rebuild the session as it is now, for
+// snapshots: its start, all its coverage as one credit (nil before any
+// accepted heartbeat) and its count (nil before it counted; only the
+// session and play ids are set). Apply them in that order to a new session.
+func (s *Session) Events() (*eventsv1.SessionStarted, *eventsv1.HeartbeatsCredited, *eventsv1.PlayCounted) {
+	started := &eventsv1.SessionStarted{SessionId: s.id, SongId: s.songID, ListenerId: s.listenerID, NodeId: s.nodeID,
+		DurationMs: s.durationMs, ExpiresAt: timestamppb.New(s.startExpiry)}
+	if !s.startedAt.IsZero() {
+		started.StartedAt = timestamppb.New(s.startedAt)
+	}
+	var credited *eventsv1.HeartbeatsCredited
+	if s.beats {
+		credited = &eventsv1.HeartbeatsCredited{SessionId: s.id, LastSeq: s.lastSeq, CoverageMs: s.cov.Total(), At: timestamppb.New(s.lastAt)}
+		for _, sp := range s.cov.spans {
+			credited.Ranges = append(credited.Ranges, &eventsv1.HeartbeatsCredited_Range{FromMs: sp.FromMs, ToMs: sp.ToMs})
+		}
+	}
+	var counted *eventsv1.PlayCounted
+	if s.counted {
+		counted = &eventsv1.PlayCounted{SessionId: s.id, PlayId: s.playID}
+	}
+	return started, credited, counted
 }
 
 func (s *Session) record(e proto.Message) error {

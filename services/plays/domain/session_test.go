@@ -65,8 +65,9 @@ func wantErr(t *testing.T, err, sentinel error, kind string) {
 }
 
 // assertReplayEqual flushes s's events (all of them since NewSession must
-// still be in the recorder), applies them to a fresh session and checks that
-// both agree on their state and on the next heartbeat.
+// still be in the recorder), applies them to a fresh session, rebuilds
+// another from s.Events() (what a snapshot keeps), and checks that all
+// three agree on their state and on the next heartbeat.
 func assertReplayEqual(t *testing.T, s *domain.Session, rules domain.Rules) {
 	t.Helper()
 	r := domain.NewSession(s.ID())
@@ -75,11 +76,26 @@ func assertReplayEqual(t *testing.T, s *domain.Session, rules domain.Rules) {
 			t.Fatalf("replaying %T: %v", e, err)
 		}
 	}
-	if r.SongID() != s.SongID() || r.ListenerID() != s.ListenerID() || r.NodeID() != s.NodeID() || r.DurationMs() != s.DurationMs() ||
-		r.LastSeq() != s.LastSeq() || r.CoverageMs() != s.CoverageMs() || !slices.Equal(r.Spans(), s.Spans()) ||
-		r.Counted() != s.Counted() || r.PlayID() != s.PlayID() || r.Expired() != s.Expired() ||
-		!r.ExpiresAt(rules).Equal(s.ExpiresAt(rules)) || r.Countable(rules) != s.Countable(rules) {
-		t.Fatalf("replayed session differs")
+	snap := domain.NewSession(s.ID())
+	started, credited, counted := s.Events()
+	for _, e := range []proto.Message{started, credited, counted} {
+		if e == nil || !e.ProtoReflect().IsValid() {
+			continue
+		}
+		if err := snap.Apply(proto.Clone(e)); err != nil {
+			t.Fatalf("rebuilding from Events, %T: %v", e, err)
+		}
+	}
+	for name, r := range map[string]*domain.Session{"replayed": r, "rebuilt from Events": snap} {
+		if r.SongID() != s.SongID() || r.ListenerID() != s.ListenerID() || r.NodeID() != s.NodeID() || r.DurationMs() != s.DurationMs() ||
+			r.LastSeq() != s.LastSeq() || r.CoverageMs() != s.CoverageMs() || !slices.Equal(r.Spans(), s.Spans()) ||
+			r.Counted() != s.Counted() || r.PlayID() != s.PlayID() ||
+			!r.ExpiresAt(rules).Equal(s.ExpiresAt(rules)) || r.Countable(rules) != s.Countable(rules) {
+			t.Fatalf("%s session differs", name)
+		}
+		if name == "replayed" && r.Expired() != s.Expired() {
+			t.Fatalf("replayed session differs on expiry")
+		}
 	}
 	next := []domain.Heartbeat{{Seq: s.LastSeq() + 1, FromMs: 0, ToMs: s.DurationMs()}}
 	at := s.ExpiresAt(rules).Add(-rules.SessionTTL / 2)
@@ -87,6 +103,12 @@ func assertReplayEqual(t *testing.T, s *domain.Session, rules domain.Rules) {
 	b, errB := r.Heartbeats(next, at, rules)
 	if !slices.Equal(a, b) || (errA == nil) != (errB == nil) {
 		t.Fatalf("next heartbeat: live %+v %v, replayed %+v %v", a, errA, b, errB)
+	}
+	if !s.Expired() { // a snapshot holds open sessions only
+		c, errC := snap.Heartbeats(next, at, rules)
+		if !slices.Equal(a, c) || (errA == nil) != (errC == nil) {
+			t.Fatalf("next heartbeat: live %+v %v, rebuilt from Events %+v %v", a, errA, c, errC)
+		}
 	}
 }
 

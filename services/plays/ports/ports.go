@@ -4,6 +4,7 @@ package ports
 
 import (
 	"context"
+	"fmt"
 
 	"connectrpc.com/connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
@@ -68,18 +69,25 @@ func (c Connect) GetSession(ctx context.Context, req *connect.Request[playsv1.Ge
 		ExpiresAt: timestamppb.New(v.ExpiresAt)}), nil
 }
 
-// BurnEvent keeps the burn gate current from the royalty saga's and the
-// ledger's events.
-func BurnEvent(b *app.Burns) func(context.Context, proto.Message) error {
-	return func(_ context.Context, m proto.Message) error {
+// LedgerEvent keeps the burn gate current from the royalty saga's and the
+// ledger's events, and applies a policy's play rules.
+func LedgerEvent(a *app.App) func(context.Context, proto.Message) error {
+	return func(ctx context.Context, m proto.Message) error {
 		switch e := m.(type) {
 		case *eventsv1.BurnRateChanged:
-			b.SetBurn(e.Burn.GetUnits())
+			a.Burns.SetBurn(e.Burn.GetUnits())
 		case *eventsv1.BookBatchAppended:
-			b.FAN.Apply(e)
+			a.Burns.FAN.Apply(e)
 		case *eventsv1.PolicyVersioned:
 			if r := e.GetPolicy().GetRewards(); r != nil {
-				b.SetDiscoveryMax(r.DiscoveryMaxPlayNumber)
+				a.Burns.SetDiscoveryMax(r.DiscoveryMaxPlayNumber)
+			}
+			if p := e.GetPolicy().GetPlays(); p != nil {
+				rules, err := domain.RulesFromProto(p)
+				if err != nil {
+					return fmt.Errorf("plays: policy v%d: %w", e.Version, err)
+				}
+				return a.ApplyPolicy(ctx, e.Version, rules)
 			}
 		}
 		return nil

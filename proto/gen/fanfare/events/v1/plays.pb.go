@@ -420,6 +420,62 @@ func (x *HeartbeatBatchRecorded) GetSessions() []*HeartbeatsCredited {
 	return nil
 }
 
+// PlayRulesApplied: a shard counts plays by these rules from now on (a
+// policy change applies to heartbeats recorded after it). Each shard stream
+// records it, so a replay decides every heartbeat under the rules it was
+// first decided under.
+type PlayRulesApplied struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PolicyVersion uint64                 `protobuf:"varint,1,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	Rules         *PlayRules             `protobuf:"bytes,2,opt,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlayRulesApplied) Reset() {
+	*x = PlayRulesApplied{}
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlayRulesApplied) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlayRulesApplied) ProtoMessage() {}
+
+func (x *PlayRulesApplied) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlayRulesApplied.ProtoReflect.Descriptor instead.
+func (*PlayRulesApplied) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_plays_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PlayRulesApplied) GetPolicyVersion() uint64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *PlayRulesApplied) GetRules() *PlayRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
 // Range is a credited span of the song, [from_ms, to_ms).
 type HeartbeatsCredited_Range struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -431,7 +487,7 @@ type HeartbeatsCredited_Range struct {
 
 func (x *HeartbeatsCredited_Range) Reset() {
 	*x = HeartbeatsCredited_Range{}
-	mi := &file_fanfare_events_v1_plays_proto_msgTypes[5]
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +499,7 @@ func (x *HeartbeatsCredited_Range) String() string {
 func (*HeartbeatsCredited_Range) ProtoMessage() {}
 
 func (x *HeartbeatsCredited_Range) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_plays_proto_msgTypes[5]
+	mi := &file_fanfare_events_v1_plays_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +533,7 @@ var File_fanfare_events_v1_plays_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_plays_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfanfare/events/v1/plays.proto\x12\x11fanfare.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x02\n" +
+	"\x1dfanfare/events/v1/plays.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x02\n" +
 	"\x0eSessionStarted\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -521,7 +577,10 @@ const file_fanfare_events_v1_plays_proto_rawDesc = "" +
 	"listenerId\x12\x18\n" +
 	"\acounted\x18\x03 \x01(\bR\acounted\"[\n" +
 	"\x16HeartbeatBatchRecorded\x12A\n" +
-	"\bsessions\x18\x01 \x03(\v2%.fanfare.events.v1.HeartbeatsCreditedR\bsessionsBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\bsessions\x18\x01 \x03(\v2%.fanfare.events.v1.HeartbeatsCreditedR\bsessions\"m\n" +
+	"\x10PlayRulesApplied\x12%\n" +
+	"\x0epolicy_version\x18\x01 \x01(\x04R\rpolicyVersion\x122\n" +
+	"\x05rules\x18\x02 \x01(\v2\x1c.fanfare.events.v1.PlayRulesR\x05rulesBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_plays_proto_rawDescOnce sync.Once
@@ -535,27 +594,30 @@ func file_fanfare_events_v1_plays_proto_rawDescGZIP() []byte {
 	return file_fanfare_events_v1_plays_proto_rawDescData
 }
 
-var file_fanfare_events_v1_plays_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_fanfare_events_v1_plays_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_fanfare_events_v1_plays_proto_goTypes = []any{
 	(*SessionStarted)(nil),           // 0: fanfare.events.v1.SessionStarted
 	(*HeartbeatsCredited)(nil),       // 1: fanfare.events.v1.HeartbeatsCredited
 	(*PlayCounted)(nil),              // 2: fanfare.events.v1.PlayCounted
 	(*SessionExpired)(nil),           // 3: fanfare.events.v1.SessionExpired
 	(*HeartbeatBatchRecorded)(nil),   // 4: fanfare.events.v1.HeartbeatBatchRecorded
-	(*HeartbeatsCredited_Range)(nil), // 5: fanfare.events.v1.HeartbeatsCredited.Range
-	(*timestamppb.Timestamp)(nil),    // 6: google.protobuf.Timestamp
+	(*PlayRulesApplied)(nil),         // 5: fanfare.events.v1.PlayRulesApplied
+	(*HeartbeatsCredited_Range)(nil), // 6: fanfare.events.v1.HeartbeatsCredited.Range
+	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
+	(*PlayRules)(nil),                // 8: fanfare.events.v1.PlayRules
 }
 var file_fanfare_events_v1_plays_proto_depIdxs = []int32{
-	6, // 0: fanfare.events.v1.SessionStarted.expires_at:type_name -> google.protobuf.Timestamp
-	6, // 1: fanfare.events.v1.SessionStarted.started_at:type_name -> google.protobuf.Timestamp
-	5, // 2: fanfare.events.v1.HeartbeatsCredited.ranges:type_name -> fanfare.events.v1.HeartbeatsCredited.Range
-	6, // 3: fanfare.events.v1.HeartbeatsCredited.at:type_name -> google.protobuf.Timestamp
+	7, // 0: fanfare.events.v1.SessionStarted.expires_at:type_name -> google.protobuf.Timestamp
+	7, // 1: fanfare.events.v1.SessionStarted.started_at:type_name -> google.protobuf.Timestamp
+	6, // 2: fanfare.events.v1.HeartbeatsCredited.ranges:type_name -> fanfare.events.v1.HeartbeatsCredited.Range
+	7, // 3: fanfare.events.v1.HeartbeatsCredited.at:type_name -> google.protobuf.Timestamp
 	1, // 4: fanfare.events.v1.HeartbeatBatchRecorded.sessions:type_name -> fanfare.events.v1.HeartbeatsCredited
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8, // 5: fanfare.events.v1.PlayRulesApplied.rules:type_name -> fanfare.events.v1.PlayRules
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_plays_proto_init() }
@@ -563,13 +625,14 @@ func file_fanfare_events_v1_plays_proto_init() {
 	if File_fanfare_events_v1_plays_proto != nil {
 		return
 	}
+	file_fanfare_events_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_plays_proto_rawDesc), len(file_fanfare_events_v1_plays_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
