@@ -48,12 +48,19 @@ func rewardLatency(ctx context.Context, st *stack, rate int, d time.Duration, lo
 	if _, err := book.Open(ctx, accdomain.WalletID("node", "FAN")); err != nil {
 		return nil, 0, err
 	}
-	song := uuid.NewString()
-	if _, err := st.store.Append(ctx, "song-"+song, esdb.Any{}, eventstore.Pending{Message: &eventsv1.SongRegistered{Version: 1,
-		Description: &eventsv1.SongDescription{SongId: song, ArtistId: "artist", DurationMs: 1000,
-			Splits: []*eventsv1.Split{{PayeeId: "artist", SharePpm: 1_000_000}}}}}); err != nil {
-		return nil, 0, err
+	// As in the plays service, each song's plays are numbered in one
+	// stream (so they reach the saga in order): 16 songs, 16 streams.
+	const songs = 16
+	songIDs := make([]string, songs)
+	for i := range songIDs {
+		songIDs[i] = uuid.NewString()
+		if _, err := st.store.Append(ctx, "song-"+songIDs[i], esdb.Any{}, eventstore.Pending{Message: &eventsv1.SongRegistered{Version: 1,
+			Description: &eventsv1.SongDescription{SongId: songIDs[i], ArtistId: "artist", DurationMs: 1000,
+				Splits: []*eventsv1.Split{{PayeeId: "artist", SharePpm: 1_000_000}}}}}); err != nil {
+			return nil, 0, err
+		}
 	}
+	song := songIDs[0]
 
 	// Commits are observed on the FAN book's stream, live.
 	var mu sync.Mutex
@@ -102,7 +109,7 @@ func rewardLatency(ctx context.Context, st *stack, rate int, d time.Duration, lo
 	mu.Lock()
 	sent["warm"] = time.Now()
 	mu.Unlock()
-	if _, err := st.store.Append(ctx, "plays-bench", esdb.Any{}, eventstore.Pending{Message: warm("warm", 1)}); err != nil {
+	if _, err := st.store.Append(ctx, "plays-bench-0", esdb.Any{}, eventstore.Pending{Message: warm("warm", 1)}); err != nil {
 		return nil, 0, err
 	}
 	for deadline := time.Now().Add(60 * time.Second); ; {
@@ -125,21 +132,25 @@ func rewardLatency(ctx context.Context, st *stack, rate int, d time.Duration, lo
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	n := 0
+	numbers := make([]uint64, songs)
+	numbers[0] = 1 // the warm-up play
 	start := time.Now()
-	for time.Since(start) < d {
+	for tk := 0; time.Since(start) < d; tk++ {
 		<-t.C
+		s := tk % songs
 		batch := make([]eventstore.Pending, perTick)
 		now := time.Now()
 		mu.Lock()
 		for i := range batch {
 			n++
+			numbers[s]++
 			id := fmt.Sprint("play-", n)
 			sent[id] = now
-			batch[i] = eventstore.Pending{Message: &eventsv1.PlayCounted{PlayId: id, SessionId: "s-" + id, SongId: song,
-				ListenerId: fmt.Sprint("listener-", n%listeners), NodeId: "node", SongPlayNumber: uint64(n + 1)}}
+			batch[i] = eventstore.Pending{Message: &eventsv1.PlayCounted{PlayId: id, SessionId: "s-" + id, SongId: songIDs[s],
+				ListenerId: fmt.Sprint("listener-", n%listeners), NodeId: "node", SongPlayNumber: numbers[s]}}
 		}
 		mu.Unlock()
-		if _, err := st.store.Append(ctx, fmt.Sprint("plays-bench-", n%16), esdb.Any{}, batch...); err != nil {
+		if _, err := st.store.Append(ctx, fmt.Sprint("plays-bench-", s), esdb.Any{}, batch...); err != nil {
 			return nil, 0, err
 		}
 	}
