@@ -181,48 +181,15 @@ func TestPlayNumbersAreExactUnderConcurrency(t *testing.T) {
 	song := uuid.NewString()
 	h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
 	const n = 40
-	sessions := make([]string, n)
-	clients := make([]playsv1connect.PlaysServiceClient, n)
-	for i := range sessions {
-		clients[i] = h.as(fmt.Sprint("listener-", i))
-		sessions[i] = h.open(clients[i], song)
+	feeds := make([]feed, n)
+	for i := range feeds {
+		c := h.as(fmt.Sprint("listener-", i))
+		feeds[i] = feed{h.open(c, song), c}
 	}
 	h.clock.Advance(10 * time.Second)
-	var mu sync.Mutex
-	var numbers []int
-	var wg sync.WaitGroup
-	for i := range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := beats(clients[i], t, &playsv1.Heartbeat{SessionId: sessions[i], Seq: 1, FromMs: 0, ToMs: 10_000})[0]
-			mu.Lock()
-			numbers = append(numbers, int(r.PlayNumber))
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	sort.Ints(numbers)
-	for i, got := range numbers {
-		if got != i+1 {
-			t.Fatalf("play numbers %v, want 1..%d each once", numbers, n)
-		}
-	}
-
+	numbers := countAll(t, feeds)
 	// The log holds exactly n PlayCounted, numbered 1..n.
-	var logged []int
-	for shard := 0; shard < 4; shard++ {
-		if _, err := h.store.ReadStream(ctx(t), adapters.ShardStream(shard), 0, func(e eventstore.Event) error {
-			if p, ok := e.Message.(*eventsv1.PlayCounted); ok && p.SongId == song {
-				logged = append(logged, int(p.SongPlayNumber))
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sort.Ints(logged)
-	if fmt.Sprint(logged) != fmt.Sprint(numbers) {
+	if logged := loggedPlays(t, h.store, song); fmt.Sprint(logged) != fmt.Sprint(numbers) {
 		t.Fatalf("logged play numbers %v differ from the answers %v", logged, numbers)
 	}
 
@@ -234,7 +201,7 @@ func TestPlayNumbersAreExactUnderConcurrency(t *testing.T) {
 	h.stop()
 	h.start()
 	h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
-	got, err := h.as("listener-0").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: sessions[0]}))
+	got, err := h.as("listener-0").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: feeds[0].session}))
 	if err != nil || !got.Msg.Counted || got.Msg.CoverageMs != 10_000 {
 		t.Fatalf("recovered session: %v %v", got, err)
 	}
@@ -350,34 +317,47 @@ func TestTwoInstancesNumberPlaysExactly(t *testing.T) {
 		h.svc.App.Songs.Put(song, app.Song{DurationMs: 20_000})
 	}
 	const n = 40
-	type session struct {
-		id     string
-		feeder playsv1connect.PlaysServiceClient
-	}
-	sessions := make([]session, n)
-	for i := range sessions {
+	feeds := make([]feed, n)
+	for i := range feeds {
 		listener := fmt.Sprint("listener-", i)
 		opener, feeder := a, b
 		if i%2 == 1 {
 			opener, feeder = b, a
 		}
-		sessions[i] = session{id: opener.open(opener.as(listener), song), feeder: feeder.as(listener)}
+		feeds[i] = feed{opener.open(opener.as(listener), song), feeder.as(listener)}
 	}
 	// Either instance shows any session.
-	if v, err := a.as("listener-1").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: sessions[1].id})); err != nil || v.Msg.SongId != song {
+	if v, err := a.as("listener-1").GetSession(ctx(t), connect.NewRequest(&playsv1.GetSessionRequest{SessionId: feeds[1].session})); err != nil || v.Msg.SongId != song {
 		t.Fatalf("instance a shows a session b opened: %v %v", v, err)
 	}
 	a.clock.Advance(10 * time.Second)
+	numbers := countAll(t, feeds)
+	// The shard stream numbers them in order.
+	if logged := loggedPlays(t, a.store, song); fmt.Sprint(logged) != fmt.Sprint(numbers) {
+		t.Fatalf("the shard stream numbers the plays %v, want %v in order", logged, numbers)
+	}
+}
+
+// feed is a session and the client that sends its heartbeats.
+type feed struct {
+	session string
+	client  playsv1connect.PlaysServiceClient
+}
+
+// countAll sends each session a heartbeat that takes it to 50%, all at
+// once, and checks that the plays got the numbers 1..n, each once.
+func countAll(t *testing.T, feeds []feed) []int {
+	t.Helper()
 	var mu sync.Mutex
 	var numbers []int
 	var wg sync.WaitGroup
-	for _, s := range sessions {
+	for _, f := range feeds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := beats(s.feeder, t, &playsv1.Heartbeat{SessionId: s.id, Seq: 1, FromMs: 0, ToMs: 10_000})[0]
+			r := beats(f.client, t, &playsv1.Heartbeat{SessionId: f.session, Seq: 1, FromMs: 0, ToMs: 10_000})[0]
 			if !r.Accepted {
-				t.Errorf("heartbeat of %s refused: %s", s.id, r.Reason)
+				t.Errorf("heartbeat of %s refused: %s", f.session, r.Reason)
 			}
 			mu.Lock()
 			numbers = append(numbers, int(r.PlayNumber))
@@ -388,11 +368,18 @@ func TestTwoInstancesNumberPlaysExactly(t *testing.T) {
 	sort.Ints(numbers)
 	for i, got := range numbers {
 		if got != i+1 {
-			t.Fatalf("play numbers %v, want 1..%d each once", numbers, n)
+			t.Fatalf("play numbers %v, want 1..%d each once", numbers, len(feeds))
 		}
 	}
+	return numbers
+}
+
+// loggedPlays are the play numbers of song's PlayCounted in its shard
+// stream, in stream order.
+func loggedPlays(t *testing.T, store *eventstore.Store, song string) []int {
+	t.Helper()
 	var logged []int
-	if _, err := a.store.ReadStream(ctx(t), adapters.ShardStream(adapters.ShardOf(song, 4)), 0, func(e eventstore.Event) error {
+	if _, err := store.ReadStream(ctx(t), adapters.ShardStream(adapters.ShardOf(song, 4)), 0, func(e eventstore.Event) error {
 		if p, ok := e.Message.(*eventsv1.PlayCounted); ok && p.SongId == song {
 			logged = append(logged, int(p.SongPlayNumber))
 		}
@@ -400,14 +387,7 @@ func TestTwoInstancesNumberPlaysExactly(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for i, got := range logged {
-		if got != i+1 {
-			t.Fatalf("the shard stream numbers the plays %v, want 1..%d in order", logged, n)
-		}
-	}
-	if len(logged) != n {
-		t.Fatalf("%d plays logged, want %d", len(logged), n)
-	}
+	return logged
 }
 
 // Play rules are policy: a new version applies to heartbeats recorded after
