@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,7 +25,6 @@ var ErrWriterStopped = errors.New("accounts: book writer stopped")
 // BookStream is the stream of an asset's book.
 func BookStream(asset string) string { return "book-" + asset }
 
-func snapshotStream(asset string) string { return "snapshot-book-" + asset }
 
 // WriterConfig tunes a BookWriter.
 type WriterConfig struct {
@@ -187,29 +184,15 @@ func Replay(book *domain.Book, b *eventsv1.BookBatchAppended) error {
 }
 
 func (w *BookWriter) loadSnapshot(ctx context.Context) (*domain.Book, int64, error) {
-	rs, err := w.store.Client.ReadStream(ctx, snapshotStream(w.asset), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
+	rev, data, found, err := w.store.LoadSnapshot(ctx, BookStream(w.asset))
+	if err != nil || !found {
 		return nil, -1, err
 	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if err != nil {
-		var ee *esdb.Error
-		if errors.Is(err, io.EOF) || errors.As(err, &ee) && ee.Code() == esdb.ErrorCodeResourceNotFound {
-			return nil, -1, nil
-		}
-		return nil, -1, fmt.Errorf("read snapshot of book %s: %w", w.asset, err)
-	}
-	rec := ev.OriginalEvent()
-	rev, err := strconv.ParseInt(string(rec.UserMetadata), 10, 64)
-	if err != nil {
-		return nil, -1, fmt.Errorf("snapshot of book %s: bad revision %q", w.asset, rec.UserMetadata)
-	}
-	book, err := domain.Restore(rec.Data)
+	book, err := domain.Restore(data)
 	if err != nil {
 		return nil, -1, fmt.Errorf("snapshot of book %s: %w", w.asset, err)
 	}
-	return book, rev, nil
+	return book, int64(rev), nil
 }
 
 func (w *BookWriter) snapshot(ctx context.Context) {
@@ -218,8 +201,7 @@ func (w *BookWriter) snapshot(ctx context.Context) {
 	rev := w.rev
 	w.mu.RUnlock()
 	// A failed snapshot only makes the next recovery replay more.
-	_, _ = w.store.Client.AppendToStream(ctx, snapshotStream(w.asset), esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
-		esdb.EventData{EventType: "fanfare-book-snapshot", ContentType: esdb.ContentTypeBinary, Data: data, Metadata: []byte(strconv.FormatInt(rev, 10))})
+	_ = w.store.SaveSnapshot(ctx, BookStream(w.asset), uint64(rev), data)
 }
 
 // Run writes batches until ctx ends or the writer is fenced or fails.

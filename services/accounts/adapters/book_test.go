@@ -108,6 +108,9 @@ func TestBookWriterBatchesRecoversAndIsIdempotent(t *testing.T) {
 	w.Read(func(b *domain.Book) error { before = b.Snapshot(); return nil })
 	stop()
 	<-done
+	if _, _, found, err := store.LoadSnapshot(ctx, adapters.BookStream("USD")); err != nil || !found {
+		t.Fatalf("no snapshot of the book (%v)", err)
+	}
 
 	// A new writer recovers the same book from snapshot + tail.
 	w2, stop2, done2 := startWriter(t, ctx, store, adapters.WriterConfig{})
@@ -234,4 +237,43 @@ func TestHoldExpiryIsLoggedAndReplayed(t *testing.T) {
 	w2, stop2, done2 := startWriter(t, ctx, store, adapters.WriterConfig{})
 	defer func() { stop2(); <-done2 }()
 	check(w2, 0)
+}
+
+// The snapshot of a book with 50,000 accounts is over 1 MB, more than one
+// append may carry: it is stored in parts and recovery reads it back whole.
+func TestBigBookSnapshotsInParts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	w, stop, done := startWriter(t, ctx, store, adapters.WriterConfig{SnapshotEvery: 10})
+	const accounts, workers = 50_000, 64
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < accounts; i += workers {
+				if _, err := w.Open(ctx, domain.WalletID(fmt.Sprint("user-", i), "USD")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var before []byte
+	w.Read(func(b *domain.Book) error { before = b.Snapshot(); return nil })
+	stop()
+	<-done
+	_, data, found, err := store.LoadSnapshot(ctx, adapters.BookStream("USD"))
+	if err != nil || !found || len(data) <= 1<<20 {
+		t.Fatalf("latest snapshot: %d bytes, found %v, %v; want over 1 MiB", len(data), found, err)
+	}
+	w2, stop2, done2 := startWriter(t, ctx, store, adapters.WriterConfig{})
+	defer func() { stop2(); <-done2 }()
+	var after []byte
+	w2.Read(func(b *domain.Book) error { after = b.Snapshot(); return nil })
+	if !bytes.Equal(before, after) {
+		t.Fatal("the book recovered from a snapshot in parts differs")
+	}
 }
