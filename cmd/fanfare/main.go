@@ -7,6 +7,7 @@
 //	fanfare token      a signed identity for calling services directly (development)
 //	fanfare verify-description  check a signed song description offline
 //	fanfare referral   extend referral tokens offline (distributors)
+//	fanfare audit replay  replay the event log, check the invariants, print its hash
 //
 // Run `fanfare <command> -h` for a command's flags.
 package main
@@ -37,6 +38,7 @@ var commands = []command{
 	{"token", "print a signed internal identity for calling services in development", runToken},
 	{"verify-description", "verify a registrar-signed song description offline", runVerifyDescription},
 	{"referral", "extend referral tokens offline (distributors)", runReferral},
+	{"audit", "audit replay: replay the whole event log, check the invariants, print its hash", runAudit},
 }
 
 func usage(w io.Writer) {
@@ -68,6 +70,10 @@ func main() {
 			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "fanfare %s: %v\n", c.name, err)
+				var ee exitError
+				if errors.As(err, &ee) {
+					os.Exit(ee.code)
+				}
 				os.Exit(1)
 			}
 			return
@@ -95,5 +101,15 @@ func flags(name, synopsis string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// exitError makes the process exit with code (commands whose exit codes
+// mean something, such as audit replay).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
 
 func errRequired(flag string) error { return fmt.Errorf("%s is required", flag) }

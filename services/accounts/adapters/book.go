@@ -25,7 +25,6 @@ var ErrWriterStopped = errors.New("accounts: book writer stopped")
 // BookStream is the stream of an asset's book.
 func BookStream(asset string) string { return "book-" + asset }
 
-
 // WriterConfig tunes a BookWriter.
 type WriterConfig struct {
 	// MaxBatch bounds the commands folded into one appended event (default 4096).
@@ -176,7 +175,18 @@ func Replay(book *domain.Book, b *eventsv1.BookBatchAppended) error {
 			}
 			out := book.Apply(req)
 			if out.Committed() != (x.Decision.GetCommitted() != nil) {
-				return fmt.Errorf("replay entry %d (%s): decided %v now, %v when logged", i, req.ID, out.Status, x.Decision.Outcome)
+				logged := "rejected"
+				if x.Decision.GetCommitted() != nil {
+					logged = "committed"
+				}
+				return fmt.Errorf("replay entry %d (%s): %v when decided again, %s in the log", i, req.ID, out.Status, logged)
+			}
+			// What a commit moved (captures included) and its sequence must
+			// be what deciding it again moves.
+			if c := x.Decision.GetCommitted(); c != nil {
+				if now := decisionEntry(&req, out).GetDecision().GetCommitted(); !proto.Equal(c, now) {
+					return fmt.Errorf("replay entry %d (%s): logged commit %v, deciding it again commits %v", i, req.ID, c, now)
+				}
 			}
 		}
 	}

@@ -1,0 +1,173 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/accounts/adapters"
+	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/reports/audit"
+)
+
+// seed moves money through the real accounts service: deposits, tips, a
+// hold left open and a captured one, FAN rewards from the mint. It returns
+// the service's books as they are at the end.
+func seed(t *testing.T, ctx context.Context, store *eventstore.Store) map[string][]domain.AccountBalance {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	acc, err := accounts.New(ctx, accounts.Config{Store: store, IdentityKey: key.Public().(ed25519.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- acc.Run(runCtx) }()
+	usd, fan := acc.App.Books["USD"], acc.App.Books["FAN"]
+	apply := func(w *adapters.BookWriter, req domain.Request) {
+		t.Helper()
+		out, err := w.Apply(ctx, req)
+		if err != nil || !out.Committed() {
+			t.Fatalf("%s: %+v %v", req.ID, out, err)
+		}
+	}
+	for i := range 5 {
+		for _, w := range []*adapters.BookWriter{usd, fan} {
+			if _, err := w.Open(ctx, domain.WalletID(fmt.Sprint("u", i), w.Asset())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(usd, domain.Request{ID: fmt.Sprint("dep-", i), Asset: "USD", Kind: domain.KindDeposit,
+			Postings: []domain.Posting{{Debit: domain.ExternalID("bank"), Credit: domain.WalletID(fmt.Sprint("u", i), "USD"), Amount: 1000 + int64(i)}}})
+		apply(fan, domain.Request{ID: fmt.Sprint("play-", i), Asset: "FAN", Kind: domain.KindRoyalty, RequestedBy: "royalty",
+			Postings: []domain.Posting{{Debit: domain.Mint, Credit: domain.WalletID(fmt.Sprint("u", i), "FAN"), Amount: 100_000_000}}})
+	}
+	for i := range 5 {
+		apply(usd, domain.Request{ID: fmt.Sprint("tip-", i), Asset: "USD", Kind: domain.KindTip,
+			Postings: []domain.Posting{{Debit: domain.WalletID(fmt.Sprint("u", i), "USD"), Credit: domain.WalletID(fmt.Sprint("u", (i+1)%5), "USD"), Amount: 333}}})
+	}
+	apply(usd, domain.Request{ID: "pledge-1", Asset: "USD", Kind: domain.KindTip,
+		Holds: []domain.HoldOp{{Kind: domain.HoldPlace, HoldID: "h1", Account: domain.WalletID("u1", "USD"), Amount: 250}}})
+	apply(usd, domain.Request{ID: "pledge-2", Asset: "USD", Kind: domain.KindTip,
+		Holds: []domain.HoldOp{{Kind: domain.HoldPlace, HoldID: "h2", Account: domain.WalletID("u2", "USD"), Amount: 120}}})
+	apply(usd, domain.Request{ID: "capture-2", Asset: "USD", Kind: domain.KindTip,
+		Holds: []domain.HoldOp{{Kind: domain.HoldCapture, HoldID: "h2", Credit: domain.WalletID("u3", "USD")}}})
+	out := map[string][]domain.AccountBalance{}
+	for asset, w := range acc.App.Books {
+		w.Read(func(b *domain.Book) error { out[asset] = b.Accounts(); return nil })
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func replay(t *testing.T, store *eventstore.Store) *audit.Result {
+	t.Helper()
+	var last uint64
+	res, err := audit.Replay(context.Background(), store, audit.Options{Progress: func(n uint64) { last = n }, ProgressEvery: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != res.Events || res.Events == 0 {
+		t.Fatalf("progress ended at %d of %d events", last, res.Events)
+	}
+	return res
+}
+
+// The replay rebuilds the same balances as the live ledger, finds nothing
+// wrong in an honest log and gives the same hash twice.
+func TestReplayMatchesTheLedgerAndRepeats(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	live := seed(t, ctx, store)
+	first, second := replay(t, store), replay(t, store)
+	if !first.Clean() {
+		t.Fatalf("violations in an honest log: %v", first.Violations)
+	}
+	if first.Hash != second.Hash || len(first.Hash) != 64 || first.Events != second.Events {
+		t.Fatalf("two replays: %s (%d events) and %s (%d events)", first.Hash, first.Events, second.Hash, second.Events)
+	}
+	if len(first.Books) != len(live) {
+		t.Fatalf("replayed %d books, the ledger has %d", len(first.Books), len(live))
+	}
+	for _, b := range first.Books {
+		if !slices.Equal(b.Accounts, live[b.Asset]) {
+			t.Fatalf("%s book: replayed %+v, live %+v", b.Asset, b.Accounts, live[b.Asset])
+		}
+		var sum int64
+		for _, a := range b.Accounts {
+			sum += a.Total
+		}
+		if sum != 0 {
+			t.Fatalf("%s book sums to %d", b.Asset, sum)
+		}
+	}
+	// u2 tipped 333, got 333 back, and 120 of its pledge went to u3; u1
+	// still has 250 on hold.
+	for _, b := range first.Books {
+		for _, a := range b.Accounts {
+			switch {
+			case a.ID == domain.WalletID("u2", "USD") && (a.Total != 1002-120 || a.Held != 0),
+				a.ID == domain.WalletID("u1", "USD") && (a.Total != 1001 || a.Held != 250),
+				a.ID == domain.WalletID("u3", "USD") && a.Total != 1003+120:
+				t.Fatalf("%s: %+v", a.ID, a.Balance)
+			}
+		}
+		if b.Asset == "FAN" && b.Supply.Circulating != 5*100_000_000 {
+			t.Fatalf("FAN supply %d, want 5 FAN", b.Supply.Circulating)
+		}
+	}
+}
+
+// Forged events appended straight to the store are reported: a committed
+// transaction the book would have refused (money from an empty wallet), one
+// that moves a negative amount, and a play rewarded a second time. The hash
+// changes.
+func TestReplayCatchesForgedTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	seed(t, ctx, store)
+	honest := replay(t, store)
+	forge := func(asset string, req *eventsv1.LedgerTransactionRequested) {
+		t.Helper()
+		b := &eventsv1.BookBatchAppended{Asset: asset, Entries: []*eventsv1.BookBatchAppended_Entry{{Entry: &eventsv1.BookBatchAppended_Entry_Decision{
+			Decision: &eventsv1.BookBatchAppended_Decision{Request: req,
+				Outcome: &eventsv1.BookBatchAppended_Decision_Committed{Committed: &eventsv1.LedgerTransactionCommitted{TransactionId: req.TransactionId}}}}}}}
+		if _, err := store.Append(ctx, adapters.BookStream(asset), esdb.Any{}, eventstore.Pending{Message: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forge("USD", &eventsv1.LedgerTransactionRequested{TransactionId: "forged-negative", Asset: "USD", Kind: eventsv1.PostingKind_POSTING_KIND_TIP,
+		Postings: []*eventsv1.Posting{{Debit: domain.WalletID("u0", "USD"), Credit: domain.WalletID("u4", "USD"), Asset: "USD", Amount: -500}}})
+	forge("FAN", &eventsv1.LedgerTransactionRequested{TransactionId: "play-3", Asset: "FAN", Kind: eventsv1.PostingKind_POSTING_KIND_ROYALTY, RequestedBy: "royalty",
+		Postings: []*eventsv1.Posting{{Debit: domain.Mint, Credit: domain.WalletID("u3", "FAN"), Asset: "FAN", Amount: 100_000_000}}})
+	tampered := replay(t, store)
+	if tampered.Clean() || tampered.Hash == honest.Hash {
+		t.Fatalf("forged log: clean %v, hash %s (honest %s)", tampered.Clean(), tampered.Hash, honest.Hash)
+	}
+	var rules []string
+	for _, v := range tampered.Violations {
+		rules = append(rules, v.Rule)
+		if v.Where == "" || !strings.Contains(v.String(), "book-") {
+			t.Fatalf("violation %q does not say where it is", v)
+		}
+	}
+	slices.Sort(rules)
+	rules = slices.Compact(rules)
+	if fmt.Sprint(rules) != "[balanced replay rewarded_once]" {
+		t.Fatalf("violations %v, want the negative posting (balanced, replay) and the second reward of play-3", tampered.Violations)
+	}
+}
