@@ -184,7 +184,7 @@ func Replay(book *domain.Book, b *eventsv1.BookBatchAppended) error {
 			// What a commit moved (captures included) and its sequence must
 			// be what deciding it again moves.
 			if c := x.Decision.GetCommitted(); c != nil {
-				if now := decisionEntry(&req, out).GetDecision().GetCommitted(); !proto.Equal(c, now) {
+				if now := DecisionEntry(&req, out).GetDecision().GetCommitted(); !proto.Equal(c, now) {
 					return fmt.Errorf("replay entry %d (%s): logged commit %v, deciding it again commits %v", i, req.ID, c, now)
 				}
 			}
@@ -307,7 +307,7 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 			out := w.book.Apply(c.req)
 			replies[i] = reply{outcome: out}
 			if !out.Replayed {
-				ev.Entries = append(ev.Entries, decisionEntry(&c.req, out))
+				ev.Entries = append(ev.Entries, DecisionEntry(&c.req, out))
 			}
 		}
 	}

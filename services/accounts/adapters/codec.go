@@ -80,8 +80,9 @@ func ReasonCode(r eventsv1.LedgerTransactionRejected_Reason) string {
 	return "unknown"
 }
 
-// decisionEntry is the log entry for a request and its outcome.
-func decisionEntry(req *domain.Request, out domain.Outcome) *eventsv1.BookBatchAppended_Entry {
+// DecisionEntry is the log entry for a request and its outcome (the
+// writer logs it; replays and benchmarks rebuild it).
+func DecisionEntry(req *domain.Request, out domain.Outcome) *eventsv1.BookBatchAppended_Entry {
 	ev := RequestToEvent(req)
 	d := &eventsv1.BookBatchAppended_Decision{Request: ev, PolicyVersion: out.PolicyVersion}
 	if out.Committed() {

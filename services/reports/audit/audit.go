@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/events"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -87,23 +88,59 @@ func Replay(ctx context.Context, store *eventstore.Store, opts Options) (*Result
 		return nil, fmt.Errorf("%w: %v", ErrRead, err)
 	}
 	defer rs.Close()
+	// Reading (the client's decoding) and replaying run side by side, in
+	// batches so the hand-over costs little.
+	const batchSize = 512
+	batches := make(chan []*esdb.RecordedEvent, 16)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		batch := make([]*esdb.RecordedEvent, 0, batchSize)
+		for {
+			re, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			rec := re.OriginalEvent()
+			if !strings.HasPrefix(rec.EventType, eventstore.EventTypePrefix) {
+				continue // the store's own events, snapshots
+			}
+			if batch = append(batch, rec); len(batch) == batchSize {
+				select {
+				case batches <- batch:
+				case <-ctx.Done():
+					return
+				}
+				batch = make([]*esdb.RecordedEvent, 0, batchSize)
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+			}
+		}
+	}()
 	r := newReplayer()
-	for {
-		re, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			break
+	for batch := range batches {
+		for _, rec := range batch {
+			r.event(rec)
+			if opts.Progress != nil && r.res.Events%opts.ProgressEvery == 0 {
+				opts.Progress(r.res.Events)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w after %d events: %v", ErrRead, r.res.Events, err)
-		}
-		rec := re.OriginalEvent()
-		if !strings.HasPrefix(rec.EventType, eventstore.EventTypePrefix) {
-			continue // the store's own events, snapshots
-		}
-		r.event(rec)
-		if opts.Progress != nil && r.res.Events%opts.ProgressEvery == 0 {
-			opts.Progress(r.res.Events)
-		}
+	}
+	select {
+	case err := <-readErr:
+		return nil, fmt.Errorf("%w after %d events: %v", ErrRead, r.res.Events, err)
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w after %d events: %v", ErrRead, r.res.Events, err)
 	}
 	if opts.Progress != nil {
 		opts.Progress(r.res.Events)
@@ -159,12 +196,13 @@ func (r *replayer) event(rec *esdb.RecordedEvent) {
 	r.res.Events++
 	r.chain(rec)
 	where := fmt.Sprintf("%s@%d", rec.StreamID, rec.EventNumber)
-	ev, err := eventstore.Decode(rec)
+	// Only the data: the envelope in the metadata is hashed, not needed.
+	msg, err := events.Decode(rec.EventType, rec.Data)
 	if err != nil {
 		r.violate("unreadable", where, "%v", err)
 		return
 	}
-	if b, ok := ev.Message.(*eventsv1.BookBatchAppended); ok {
+	if b, ok := msg.(*eventsv1.BookBatchAppended); ok {
 		r.batch(where, b)
 	}
 }
