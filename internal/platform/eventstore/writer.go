@@ -57,13 +57,13 @@ type Writer[S any] struct {
 	snapRev  int64 // revision of the last snapshot saved or loaded (-1: none)
 	opts     WriterOptions[S]
 
-	queue    chan *writerJob[S]
-	done     chan struct{}
-	mu       sync.Mutex
-	err      error
-	snapping sync.WaitGroup
-	snapBusy bool // a snapshot is being saved (writer goroutine only)
-	snapDone chan struct{}
+	queue chan *writerJob[S]
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
+	// saving is closed when the snapshot being saved is stored (nil: none
+	// since the start; writer goroutine only).
+	saving chan struct{}
 }
 
 type writerJob[S any] struct {
@@ -91,7 +91,7 @@ func OpenWriter[S any](ctx context.Context, store *Store, stream string, newStat
 		return nil, fmt.Errorf("writer of %s: snapshots need both Snapshot and Restore", stream)
 	}
 	w := &Writer[S]{store: store, stream: stream, newState: newState, apply: apply, opts: opts, snapRev: -1,
-		queue: make(chan *writerJob[S], opts.MaxBatch), done: make(chan struct{}), snapDone: make(chan struct{}, 1)}
+		queue: make(chan *writerJob[S], opts.MaxBatch), done: make(chan struct{})}
 	if err := w.load(ctx); err != nil {
 		return nil, fmt.Errorf("open writer of %s: %w", stream, err)
 	}
@@ -191,7 +191,9 @@ func (w *Writer[S]) stoppedErr() error {
 // from the log (that error).
 func (w *Writer[S]) Run(ctx context.Context) (err error) {
 	defer func() {
-		w.snapping.Wait()
+		if w.saving != nil {
+			<-w.saving
+		}
 		w.mu.Lock()
 		w.err = err
 		w.mu.Unlock()
@@ -328,10 +330,9 @@ func (w *Writer[S]) append(ctx context.Context, jobs []*writerJob[S]) (int, erro
 // last. The state is encoded here, in the writer; the appends run beside
 // it, one snapshot at a time. A failed snapshot only costs a longer replay.
 func (w *Writer[S]) maybeSnapshot(ctx context.Context) {
-	if w.snapBusy {
+	if w.saving != nil {
 		select {
-		case <-w.snapDone:
-			w.snapBusy = false
+		case <-w.saving:
 		default:
 			return
 		}
@@ -349,11 +350,11 @@ func (w *Writer[S]) maybeSnapshot(ctx context.Context) {
 		return
 	}
 	rev := uint64(w.rev)
-	w.snapRev, w.snapBusy = w.rev, true
-	w.snapping.Add(1)
+	w.snapRev = w.rev
+	saving := make(chan struct{})
+	w.saving = saving
 	go func() {
-		defer w.snapping.Done()
+		defer close(saving)
 		_ = w.store.SaveSnapshot(ctx, w.stream, rev, data)
-		w.snapDone <- struct{}{}
 	}()
 }
