@@ -17,6 +17,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/periodic"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -133,20 +134,14 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error {
-		t := time.NewTicker(s.cfg.HoldExpiryEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				for _, w := range s.App.Books {
-					if err := w.ExpireHolds(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil && !errors.Is(err, adapters.ErrWriterStopped) {
-						return err
-					}
+		return periodic.Run(ctx, s.cfg.HoldExpiryEvery, func(ctx context.Context) error {
+			for _, w := range s.App.Books {
+				if err := w.ExpireHolds(ctx, s.cfg.Now()); err != nil && !errors.Is(err, adapters.ErrWriterStopped) {
+					return err
 				}
 			}
-		}
+			return nil
+		})
 	})
 	if len(s.cfg.Brokers) > 0 {
 		g.Go(func() error {

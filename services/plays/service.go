@@ -17,6 +17,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/periodic"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
 	"github.com/fanfare/fanfare/services/plays/adapters"
 	"github.com/fanfare/fanfare/services/plays/app"
@@ -127,18 +128,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		ready()
-		t := time.NewTicker(s.cfg.ExpireEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				if err := s.App.ExpireSessions(ctx); err != nil && ctx.Err() == nil {
-					return err
-				}
-			}
-		}
+		return periodic.Run(ctx, s.cfg.ExpireEvery, s.App.ExpireSessions)
 	})
 	if len(s.cfg.Brokers) > 0 {
 		kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{
