@@ -28,31 +28,11 @@ func init() { register("eventstore", eventStoreScenario) }
 // of 1, 100 and 1000 (events/s and p99 latency per append call), then reads
 // the whole of $all back through the official client.
 func eventStoreScenario(ctx context.Context, o Options) (*Result, error) {
-	url := o.EventStoreURL
-	var embedded *eventstored.Server
-	if url == "" {
-		dir := o.DataDir
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "fanfare-bench-es-")
-			if err != nil {
-				return nil, err
-			}
-			defer os.RemoveAll(tmp)
-			dir = tmp
-		}
-		srv, err := eventstored.Start(eventstored.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Close()
-		url = srv.URL()
-		embedded = srv
-	}
-	client, err := eventstore.Connect(url)
+	client, url, embedded, done, err := openStore(o, "es")
 	if err != nil {
 		return nil, err
 	}
-	defer client.Close()
+	defer done()
 
 	res := &Result{Scenario: "eventstore", Figures: map[string]any{}, Floors: map[string]any{}, Pass: true}
 	payload := make([]byte, 200)
@@ -202,6 +182,43 @@ func appendPhase(ctx context.Context, c *esdb.Client, payload []byte, batch, wri
 	}
 	sortDurations(lat)
 	return events, float64(events) / el.Seconds(), percentileMS(lat, 0.50), percentileMS(lat, 0.99), nil
+}
+
+// openStore connects to o.EventStoreURL, or starts an embedded store in
+// o.DataDir (a temporary directory when empty; embedded is then the
+// server). done, nil on error, closes what it opened and removes a
+// temporary directory.
+func openStore(o Options, name string) (client *esdb.Client, url string, embedded *eventstored.Server, done func(), err error) {
+	var undo []func()
+	done = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	url = o.EventStoreURL
+	if url == "" {
+		dir := o.DataDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "fanfare-bench-"+name+"-")
+			if err != nil {
+				return nil, "", nil, nil, err
+			}
+			undo = append(undo, func() { os.RemoveAll(tmp) })
+			dir = tmp
+		}
+		if embedded, err = eventstored.Start(eventstored.Config{DataDir: dir, Listen: "127.0.0.1:0"}); err != nil {
+			done()
+			return nil, "", nil, nil, err
+		}
+		undo = append(undo, func() { embedded.Close() })
+		url = embedded.URL()
+	}
+	if client, err = eventstore.Connect(url); err != nil {
+		done()
+		return nil, "", nil, nil, err
+	}
+	undo = append(undo, func() { client.Close() })
+	return client, url, embedded, done, nil
 }
 
 // readAllParallel reads the whole of $all with n readers over disjoint

@@ -3,11 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -29,29 +27,11 @@ const replayEvents = 5_000_000
 // hash chain, every ledger decision taken again) and reports events/s. The
 // replay must find the log clean.
 func replayScenario(ctx context.Context, o Options) (*Result, error) {
-	url := o.EventStoreURL
-	if url == "" {
-		dir := o.DataDir
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "fanfare-bench-replay-")
-			if err != nil {
-				return nil, err
-			}
-			defer os.RemoveAll(tmp)
-			dir = tmp
-		}
-		srv, err := eventstored.Start(eventstored.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Close()
-		url = srv.URL()
-	}
-	client, err := eventstore.Connect(url)
+	client, _, _, done, err := openStore(o, "replay")
 	if err != nil {
 		return nil, err
 	}
-	defer client.Close()
+	defer done()
 	store := eventstore.NewStore(client)
 
 	o.Log("seeding %d events", replayEvents)
