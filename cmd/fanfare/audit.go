@@ -77,6 +77,7 @@ func auditReplay(ctx context.Context, url, dataDir string, progress io.Writer) (
 	}
 	defer client.Close()
 	start := time.Now()
+	defer fmt.Fprintln(progress) // ends the progress line
 	return audit.Replay(ctx, eventstore.NewStore(client), audit.Options{ProgressEvery: 100_000, Progress: func(n uint64) {
 		rate := float64(n) / max(time.Since(start).Seconds(), 1e-9)
 		fmt.Fprintf(progress, "\rreplayed %d events (%.0f/s)", n, rate)
@@ -84,14 +85,9 @@ func auditReplay(ctx context.Context, url, dataDir string, progress io.Writer) (
 }
 
 func printAudit(w io.Writer, res *audit.Result, asJSON bool) {
-	fmt.Fprintln(os.Stderr)
 	fmt.Fprintf(w, "events replayed: %d\n", res.Events)
 	for _, b := range res.Books {
-		var sum int64
-		for _, a := range b.Accounts {
-			sum += a.Total
-		}
-		fmt.Fprintf(w, "book %s: %d accounts, %d committed transactions, sum %d", b.Asset, len(b.Accounts), b.Transactions, sum)
+		fmt.Fprintf(w, "book %s: %d accounts, %d committed transactions, sum %d", b.Asset, len(b.Accounts), b.Transactions, b.Sum)
 		if b.Supply.Cap > 0 {
 			fmt.Fprintf(w, ", supply %d of cap %d (minor units)", b.Supply.Circulating, b.Supply.Cap)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -58,9 +59,7 @@ func TestAuditReplayCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- acc.Run(runCtx) }()
+		_, stop := servicetest.Serve(t, acc)
 		usd := acc.App.Books["USD"]
 		if _, err := usd.Open(ctx, domain.WalletID("ann", "USD")); err != nil {
 			t.Fatal(err)
@@ -70,9 +69,6 @@ func TestAuditReplayCommand(t *testing.T) {
 			t.Fatalf("deposit: %+v %v", out, err)
 		}
 		stop()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
 	})
 	first, err := auditReplay(ctx, "", dir, io.Discard)
 	if err != nil || !first.Clean() {

@@ -49,6 +49,8 @@ type BookTotals struct {
 	Supply   domain.Supply
 	// Transactions is how many committed transactions the book holds.
 	Transactions int
+	// Sum of all balances (0 in a sound book).
+	Sum int64
 }
 
 // Result is what a replay found.
@@ -231,11 +233,13 @@ func (r *replayer) batch(where string, b *eventsv1.BookBatchAppended) {
 		bk = &book{b: nb}
 		r.books[b.Asset] = bk
 	}
+	committed := 0
 	for i, e := range b.Entries {
 		d := e.GetDecision()
 		if d == nil || d.GetCommitted() == nil {
 			continue
 		}
+		committed++
 		r.checkCommitted(fmt.Sprintf("%s entry %d", where, i), b.Asset, d)
 	}
 	if bk.broken {
@@ -246,11 +250,7 @@ func (r *replayer) batch(where string, b *eventsv1.BookBatchAppended) {
 		bk.broken = true
 		return
 	}
-	for _, e := range b.Entries {
-		if e.GetDecision().GetCommitted() != nil {
-			bk.txs++
-		}
-	}
+	bk.txs += committed
 }
 
 // checkCommitted checks the shape of a committed transaction: every
@@ -292,9 +292,8 @@ func (r *replayer) finish() *Result {
 			continue
 		}
 		t := BookTotals{Asset: a, Accounts: bk.b.Accounts(), Supply: bk.b.Supply(), Transactions: bk.txs}
-		var sum int64
 		for _, acc := range t.Accounts {
-			sum += acc.Total
+			t.Sum += acc.Total
 			if acc.Kind == domain.AccountWallet && acc.Total < 0 {
 				r.violate("non_negative", "", "%s holds %d", acc.ID, acc.Total)
 			}
@@ -309,8 +308,8 @@ func (r *replayer) finish() *Result {
 				}
 			}
 		}
-		if sum != 0 {
-			r.violate("balanced", "", "the %s book sums to %d, not 0", a, sum)
+		if t.Sum != 0 {
+			r.violate("balanced", "", "the %s book sums to %d, not 0", a, t.Sum)
 		}
 		if s := t.Supply; s.Cap > 0 && s.Circulating > s.Cap {
 			r.violate("supply_cap", "", "%s supply %d is over the cap %d", a, s.Circulating, s.Cap)
