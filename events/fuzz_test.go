@@ -42,9 +42,22 @@ func FuzzDecode(f *testing.F) {
 	f.Add("fanfare.accounts.v1.Nope", []byte{0x08, 0x01})
 	f.Add("fanfare.accounts.v1.AccountOpened", []byte{0x0a, 0x0a, 'x'})
 	f.Add("", []byte(nil))
+	// Invalid UTF-8 in a nested string; a known field with another wire type.
+	f.Add("fanfare.accounts.v1.AccountOpened", []byte{0x0a, 0x01, 0xff})
+	f.Add("fanfare.accounts.v1.AccountOpened", []byte{0x08, 0x01})
 
 	f.Fuzz(func(t *testing.T, typeName string, data []byte) {
 		msg, err := events.Decode(typeName, data)
+		// Check decides as Decode does, without building the message.
+		checkErr := events.Check(typeName, data)
+		if (err == nil) != (checkErr == nil) {
+			t.Fatalf("Decode says %v, Check says %v", err, checkErr)
+		}
+		for _, class := range []error{events.ErrUnknownType, events.ErrMalformed, events.ErrUpcast} {
+			if errors.Is(err, class) != errors.Is(checkErr, class) {
+				t.Fatalf("Decode says %v, Check says %v", err, checkErr)
+			}
+		}
 		if err != nil {
 			if msg != nil {
 				t.Fatalf("Decode returned %v with error %v", msg, err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fanfare/fanfare/deploy/eventstored"
-	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/services/reports/audit"
 )
 
@@ -71,14 +70,9 @@ func auditReplay(ctx context.Context, url, dataDir string, progress io.Writer) (
 		defer srv.Close()
 		url = srv.URL()
 	}
-	client, err := eventstore.Connect(url)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
 	start := time.Now()
 	defer fmt.Fprintln(progress) // ends the progress line
-	return audit.Replay(ctx, eventstore.NewStore(client), audit.Options{ProgressEvery: 100_000, Progress: func(n uint64) {
+	return audit.Replay(ctx, url, audit.Options{ProgressEvery: 100_000, Progress: func(n uint64) {
 		rate := float64(n) / max(time.Since(start).Seconds(), 1e-9)
 		fmt.Fprintf(progress, "\rreplayed %d events (%.0f/s)", n, rate)
 	}})

@@ -27,7 +27,7 @@ const replayEvents = 5_000_000
 // hash chain, every ledger decision taken again) and reports events/s. The
 // replay must find the log clean.
 func replayScenario(ctx context.Context, o Options) (*Result, error) {
-	client, _, _, done, err := openStore(o, "replay")
+	client, url, _, done, err := openStore(o, "replay")
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func replayScenario(ctx context.Context, o Options) (*Result, error) {
 
 	o.Log("replaying")
 	start := time.Now()
-	r, err := audit.Replay(ctx, store, audit.Options{ProgressEvery: 1_000_000, Progress: func(n uint64) { o.Log("replayed %d", n) }})
+	r, err := audit.Replay(ctx, url, audit.Options{ProgressEvery: 1_000_000, Progress: func(n uint64) { o.Log("replayed %d", n) }})
 	if err != nil {
 		return nil, err
 	}

@@ -12,16 +12,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"hash"
 	"slices"
 	"strings"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/events"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/google/uuid"
 )
 
 // Violation is one broken invariant, located in the log.
@@ -78,70 +78,28 @@ type Options struct {
 // ErrRead wraps a failure to read the log (as opposed to a finding).
 var ErrRead = errors.New("audit: could not read the event log")
 
-// Replay reads the whole log and returns what it found. An error means the
-// log could not be read to its end (wrapping ErrRead); violations are in
-// the result.
-func Replay(ctx context.Context, store *eventstore.Store, opts Options) (*Result, error) {
+// Replay reads the whole log of the event store at url (an esdb://
+// connection string) and returns what it found. An error means the log
+// could not be read to its end (wrapping ErrRead); violations are in the
+// result.
+func Replay(ctx context.Context, url string, opts Options) (*Result, error) {
 	if opts.ProgressEvery == 0 {
 		opts.ProgressEvery = 100_000
 	}
-	rs, err := store.Client.ReadAll(ctx, esdb.ReadAllOptions{From: esdb.Start{}, Direction: esdb.Forwards}, ^uint64(0)>>1)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRead, err)
-	}
-	defer rs.Close()
-	// Reading (the client's decoding) and replaying run side by side, in
-	// batches so the hand-over costs little.
-	const batchSize = 512
-	batches := make(chan []*esdb.RecordedEvent, 16)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		batch := make([]*esdb.RecordedEvent, 0, batchSize)
-		for {
-			re, err := rs.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			rec := re.OriginalEvent()
-			if !strings.HasPrefix(rec.EventType, eventstore.EventTypePrefix) {
+	r := newReplayer()
+	err := eventstore.ScanAll(ctx, url, func(batch []eventstore.RawEvent) error {
+		for i := range batch {
+			if !strings.HasPrefix(batch[i].Type, eventstore.EventTypePrefix) {
 				continue // the store's own events, snapshots
 			}
-			if batch = append(batch, rec); len(batch) == batchSize {
-				select {
-				case batches <- batch:
-				case <-ctx.Done():
-					return
-				}
-				batch = make([]*esdb.RecordedEvent, 0, batchSize)
-			}
-		}
-		if len(batch) > 0 {
-			select {
-			case batches <- batch:
-			case <-ctx.Done():
-			}
-		}
-	}()
-	r := newReplayer()
-	for batch := range batches {
-		for _, rec := range batch {
-			r.event(rec)
+			r.event(&batch[i])
 			if opts.Progress != nil && r.res.Events%opts.ProgressEvery == 0 {
 				opts.Progress(r.res.Events)
 			}
 		}
-	}
-	select {
-	case err := <-readErr:
-		return nil, fmt.Errorf("%w after %d events: %v", ErrRead, r.res.Events, err)
-	default:
-	}
-	if err := ctx.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%w after %d events: %v", ErrRead, r.res.Events, err)
 	}
 	if opts.Progress != nil {
@@ -159,12 +117,14 @@ type book struct {
 type replayer struct {
 	res     Result
 	hash    [sha256.Size]byte
+	hasher  hash.Hash
+	buf     []byte
 	books   map[string]*book
 	rewards map[string]string // play id → where its reward was committed
 }
 
 func newReplayer() *replayer {
-	return &replayer{books: map[string]*book{}, rewards: map[string]string{}}
+	return &replayer{books: map[string]*book{}, rewards: map[string]string{}, hasher: sha256.New()}
 }
 
 func (r *replayer) violate(rule, where, format string, args ...any) {
@@ -173,41 +133,80 @@ func (r *replayer) violate(rule, where, format string, args ...any) {
 
 // chain folds one stored event into the hash: its stream, revision, id,
 // type, data and metadata, each length-prefixed so no two logs collide by
-// shifting bytes between fields.
-func (r *replayer) chain(rec *esdb.RecordedEvent) {
-	h := sha256.New()
+// shifting bytes between fields. Link i of the chain is
+// SHA-256(link i-1 ‖ fields of event i).
+func (r *replayer) chain(ev *eventstore.RawEvent) {
+	h := r.hasher
+	h.Reset()
 	h.Write(r.hash[:])
+	buf := r.buf[:0]
 	field := func(b []byte) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(b)))
+		buf = append(buf, b...)
 	}
 	var rev [8]byte
-	binary.BigEndian.PutUint64(rev[:], rec.EventNumber)
-	field([]byte(rec.StreamID))
+	binary.BigEndian.PutUint64(rev[:], ev.Revision)
+	field([]byte(ev.Stream))
 	field(rev[:])
-	field([]byte(rec.EventID.String()))
-	field([]byte(rec.EventType))
-	field(rec.Data)
-	field(rec.UserMetadata)
-	copy(r.hash[:], h.Sum(nil))
+	var id [36]byte
+	field(appendUUID(id[:0], ev.ID))
+	field([]byte(ev.Type))
+	field(ev.Data)
+	field(ev.Metadata)
+	h.Write(buf)
+	r.buf = buf
+	h.Sum(r.hash[:0])
 }
 
-func (r *replayer) event(rec *esdb.RecordedEvent) {
+// appendUUID appends the canonical text form, as uuid.UUID.String gives,
+// without allocating.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	var s [36]byte
+	hex.Encode(s[:], id[:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], id[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], id[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], id[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], id[10:])
+	return append(b, s[:]...)
+}
+
+func (r *replayer) event(ev *eventstore.RawEvent) {
 	r.res.Events++
-	r.chain(rec)
-	where := fmt.Sprintf("%s@%d", rec.StreamID, rec.EventNumber)
+	r.chain(ev)
 	// Only the data: the envelope in the metadata is hashed, not needed.
-	msg, err := events.Decode(rec.EventType, rec.Data)
-	if err != nil {
-		r.violate("unreadable", where, "%v", err)
+	// Events the audit does not interpret are only checked to decode.
+	typ, data, err := events.Upcast(ev.Type, ev.Data)
+	if err == nil && typ != bookBatchType {
+		err = events.Check(typ, data)
+	}
+	if err != nil || typ != bookBatchType {
+		if err != nil {
+			r.violate("unreadable", where(ev), "%v", err)
+		}
 		return
 	}
-	if b, ok := msg.(*eventsv1.BookBatchAppended); ok {
-		r.batch(where, b)
+	msg, err := events.Decode(typ, data)
+	if err != nil {
+		r.violate("unreadable", where(ev), "%v", err)
+		return
 	}
+	r.batch(where(ev), msg.(*eventsv1.BookBatchAppended))
 }
+
+var bookBatchType = must(events.TypeName(&eventsv1.BookBatchAppended{}))
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func where(ev *eventstore.RawEvent) string { return fmt.Sprintf("%s@%d", ev.Stream, ev.Revision) }
 
 // batch replays one batch of a book: each entry's shape is checked, then
 // the book decides it again and must come to the logged outcome.

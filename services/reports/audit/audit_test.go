@@ -68,10 +68,10 @@ func seed(t *testing.T, ctx context.Context, store *eventstore.Store) map[string
 	return out
 }
 
-func replay(t *testing.T, store *eventstore.Store) *audit.Result {
+func replay(t *testing.T, url string) *audit.Result {
 	t.Helper()
 	var last uint64
-	res, err := audit.Replay(context.Background(), store, audit.Options{Progress: func(n uint64) { last = n }, ProgressEvery: 10})
+	res, err := audit.Replay(context.Background(), url, audit.Options{Progress: func(n uint64) { last = n }, ProgressEvery: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +86,10 @@ func replay(t *testing.T, store *eventstore.Store) *audit.Result {
 func TestReplayMatchesTheLedgerAndRepeats(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store := eventstore.NewStore(estest.Connect(t))
+	client, url := estest.ConnectURL(t)
+	store := eventstore.NewStore(client)
 	live := seed(t, ctx, store)
-	first, second := replay(t, store), replay(t, store)
+	first, second := replay(t, url), replay(t, url)
 	if !first.Clean() {
 		t.Fatalf("violations in an honest log: %v", first.Violations)
 	}
@@ -134,9 +135,10 @@ func TestReplayMatchesTheLedgerAndRepeats(t *testing.T) {
 func TestReplayCatchesForgedTransactions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store := eventstore.NewStore(estest.Connect(t))
+	client, url := estest.ConnectURL(t)
+	store := eventstore.NewStore(client)
 	seed(t, ctx, store)
-	honest := replay(t, store)
+	honest := replay(t, url)
 	forge := func(asset string, req *eventsv1.LedgerTransactionRequested) {
 		t.Helper()
 		b := &eventsv1.BookBatchAppended{Asset: asset, Entries: []*eventsv1.BookBatchAppended_Entry{{Entry: &eventsv1.BookBatchAppended_Entry_Decision{
@@ -150,7 +152,7 @@ func TestReplayCatchesForgedTransactions(t *testing.T) {
 		Postings: []*eventsv1.Posting{{Debit: domain.WalletID("u0", "USD"), Credit: domain.WalletID("u4", "USD"), Asset: "USD", Amount: -500}}})
 	forge("FAN", &eventsv1.LedgerTransactionRequested{TransactionId: "play-3", Asset: "FAN", Kind: eventsv1.PostingKind_POSTING_KIND_ROYALTY, RequestedBy: "royalty",
 		Postings: []*eventsv1.Posting{{Debit: domain.Mint, Credit: domain.WalletID("u3", "FAN"), Asset: "FAN", Amount: 100_000_000}}})
-	tampered := replay(t, store)
+	tampered := replay(t, url)
 	if tampered.Clean() || tampered.Hash == honest.Hash {
 		t.Fatalf("forged log: clean %v, hash %s (honest %s)", tampered.Clean(), tampered.Hash, honest.Hash)
 	}

@@ -17,6 +17,14 @@ const URLEnv = "FANFARE_TEST_EVENTSTORE_URL"
 // set, else to an embedded store started in a temporary directory.
 func Connect(t testing.TB) *esdb.Client {
 	t.Helper()
+	c, _ := ConnectURL(t)
+	return c
+}
+
+// ConnectURL is Connect that also gives the store's connection string, for
+// code that opens its own connections (eventstore.ScanAll).
+func ConnectURL(t testing.TB) (*esdb.Client, string) {
+	t.Helper()
 	url := os.Getenv(URLEnv)
 	if url == "" {
 		srv, err := eventstored.Start(eventstored.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
@@ -31,5 +39,5 @@ func Connect(t testing.TB) *esdb.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return c, url
 }
