@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fanfare/fanfare/deploy/eventstored"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/reports/audit"
 )
 
@@ -58,6 +60,13 @@ exit codes: 0 clean, 1 an invariant is violated, 2 the log could not be read`)
 }
 
 func auditReplay(ctx context.Context, url, dataDir string, progress io.Writer) (*audit.Result, error) {
+	return replayLog(ctx, url, dataDir, progress, "replaying", nil)
+}
+
+// replayLog runs the audit replay over the event store at url, or the
+// embedded one in dataDir, drawing a progress bar on progress; batch, if
+// set, sees every ledger batch (audit.Options.Batch).
+func replayLog(ctx context.Context, url, dataDir string, progress io.Writer, verb string, batch func(time.Time, *eventsv1.BookBatchAppended) error) (*audit.Result, error) {
 	if url == "" {
 		dir := filepath.Join(dataDir, "eventstore")
 		if _, err := os.Stat(dir); err != nil {
@@ -70,12 +79,23 @@ func auditReplay(ctx context.Context, url, dataDir string, progress io.Writer) (
 		defer srv.Close()
 		url = srv.URL()
 	}
-	start := time.Now()
 	defer fmt.Fprintln(progress) // ends the progress line
-	return audit.Replay(ctx, url, audit.Options{ProgressEvery: 100_000, Progress: func(n uint64) {
+	return audit.Replay(ctx, url, audit.Options{ProgressEvery: 100_000, Progress: progressBar(progress, verb), Batch: batch})
+}
+
+// progressBar draws how far a read of the log has come, on one line.
+func progressBar(w io.Writer, verb string) func(events, position, head uint64) {
+	start := time.Now()
+	const width = 30
+	return func(n, pos, head uint64) {
+		frac := 1.0
+		if head > 0 {
+			frac = min(float64(pos)/float64(head), 1)
+		}
+		filled := int(frac * width)
 		rate := float64(n) / max(time.Since(start).Seconds(), 1e-9)
-		fmt.Fprintf(progress, "\rreplayed %d events (%.0f/s)", n, rate)
-	}})
+		fmt.Fprintf(w, "\r%s [%s%s] %3.0f%% %d events (%.0f/s)", verb, strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, n, rate)
+	}
 }
 
 func printAudit(w io.Writer, res *audit.Result, asJSON bool) {

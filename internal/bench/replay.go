@@ -44,7 +44,7 @@ func replayScenario(ctx context.Context, o Options) (*Result, error) {
 
 	o.Log("replaying")
 	start := time.Now()
-	r, err := audit.Replay(ctx, url, audit.Options{ProgressEvery: 1_000_000, Progress: func(n uint64) { o.Log("replayed %d", n) }})
+	r, err := audit.Replay(ctx, url, audit.Options{ProgressEvery: 1_000_000, Progress: func(n, _, _ uint64) { o.Log("replayed %d", n) }})
 	if err != nil {
 		return nil, err
 	}

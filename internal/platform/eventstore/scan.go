@@ -57,25 +57,10 @@ func ScanAll(ctx context.Context, url string, fn func([]RawEvent) error) error {
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/event_store.client.streams.Streams/Read",
-		grpc.ForceCodecV2(frameCodec{slab: new([]byte)}))
+	stream, err := readAll(ctx, conn, &api.ReadReq_Options_AllOptions{AllOption: &api.ReadReq_Options_AllOptions_Start{Start: &shared.Empty{}}}, api.ReadReq_Options_Forwards, ^uint64(0)>>1)
 	if err != nil {
-		return fmt.Errorf("read $all: %w", err)
+		return err
 	}
-	req := &api.ReadReq{Options: &api.ReadReq_Options{
-		StreamOption:  &api.ReadReq_Options_All{All: &api.ReadReq_Options_AllOptions{AllOption: &api.ReadReq_Options_AllOptions_Start{Start: &shared.Empty{}}}},
-		ReadDirection: api.ReadReq_Options_Forwards,
-		CountOption:   &api.ReadReq_Options_Count{Count: ^uint64(0) >> 1},
-		FilterOption:  &api.ReadReq_Options_NoFilter{NoFilter: &shared.Empty{}},
-		UuidOption:    &api.ReadReq_Options_UUIDOption{Content: &api.ReadReq_Options_UUIDOption_Structured{Structured: &shared.Empty{}}},
-	}}
-	if err := stream.SendMsg(req); err != nil {
-		return fmt.Errorf("read $all: %w", err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		return fmt.Errorf("read $all: %w", err)
-	}
-
 	batches := make(chan []RawEvent, 16)
 	recvErr := make(chan error, 1)
 	go func() {
@@ -84,8 +69,7 @@ func ScanAll(ctx context.Context, url string, fn func([]RawEvent) error) error {
 		batch := make([]RawEvent, 0, scanBatch)
 		var pos uint64
 		for {
-			var frame []byte
-			err := stream.RecvMsg(&frame)
+			ok, err := recvEvent(stream, &batch, &in)
 			if errors.Is(err, io.EOF) {
 				break
 			}
@@ -93,14 +77,7 @@ func ScanAll(ctx context.Context, url string, fn func([]RawEvent) error) error {
 				recvErr <- fmt.Errorf("read $all after position %d: %w", pos, err)
 				return
 			}
-			batch = append(batch, RawEvent{})
-			ok, err := parseReadResp(frame, &batch[len(batch)-1], &in)
-			if err != nil {
-				recvErr <- fmt.Errorf("read $all after position %d: %w", pos, err)
-				return
-			}
-			if !ok { // not an event (a checkpoint, the last position, …)
-				batch = batch[:len(batch)-1]
+			if !ok {
 				continue
 			}
 			pos = batch[len(batch)-1].Position
@@ -131,6 +108,75 @@ func ScanAll(ctx context.Context, url string, fn func([]RawEvent) error) error {
 	default:
 	}
 	return ctx.Err()
+}
+
+// HeadPosition is the commit position of the last event in $all (0 for an
+// empty store): how far a scan that starts now will read.
+func HeadPosition(ctx context.Context, url string) (uint64, error) {
+	conn, err := dialRaw(url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := readAll(ctx, conn, &api.ReadReq_Options_AllOptions{AllOption: &api.ReadReq_Options_AllOptions_End{End: &shared.Empty{}}}, api.ReadReq_Options_Backwards, 1)
+	if err != nil {
+		return 0, err
+	}
+	var last []RawEvent
+	var in interner
+	for {
+		_, err := recvEvent(stream, &last, &in)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read the head of $all: %w", err)
+		}
+	}
+	if len(last) == 0 {
+		return 0, nil
+	}
+	return last[0].Position, nil
+}
+
+// readAll starts a Streams.Read of $all, as the official client sends it.
+func readAll(ctx context.Context, conn *grpc.ClientConn, from *api.ReadReq_Options_AllOptions, dir api.ReadReq_Options_ReadDirection, count uint64) (grpc.ClientStream, error) {
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/event_store.client.streams.Streams/Read",
+		grpc.ForceCodecV2(frameCodec{slab: new([]byte)}))
+	if err != nil {
+		return nil, fmt.Errorf("read $all: %w", err)
+	}
+	req := &api.ReadReq{Options: &api.ReadReq_Options{
+		StreamOption:  &api.ReadReq_Options_All{All: from},
+		ReadDirection: dir,
+		CountOption:   &api.ReadReq_Options_Count{Count: count},
+		FilterOption:  &api.ReadReq_Options_NoFilter{NoFilter: &shared.Empty{}},
+		UuidOption:    &api.ReadReq_Options_UUIDOption{Content: &api.ReadReq_Options_UUIDOption_Structured{Structured: &shared.Empty{}}},
+	}}
+	if err := stream.SendMsg(req); err != nil {
+		return nil, fmt.Errorf("read $all: %w", err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, fmt.Errorf("read $all: %w", err)
+	}
+	return stream, nil
+}
+
+// recvEvent receives one response and appends it to batch if it is an
+// event (ok); io.EOF ends the read.
+func recvEvent(stream grpc.ClientStream, batch *[]RawEvent, in *interner) (ok bool, err error) {
+	var frame []byte
+	if err := stream.RecvMsg(&frame); err != nil {
+		return false, err
+	}
+	*batch = append(*batch, RawEvent{})
+	ok, err = parseReadResp(frame, &(*batch)[len(*batch)-1], in)
+	if !ok { // not an event (a checkpoint, the last position, …) or bad
+		*batch = (*batch)[:len(*batch)-1]
+	}
+	return ok, err
 }
 
 // dialRaw opens a gRPC connection the way the official client would for

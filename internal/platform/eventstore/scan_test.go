@@ -61,6 +61,10 @@ func TestScanAllReadsWhatTheClientReads(t *testing.T) {
 	}
 	rs.Close()
 
+	head, err := eventstore.HeadPosition(c, url)
+	if err != nil || head != want[len(want)-1].Position.Commit {
+		t.Fatalf("head position %d, %v; the last event is at %d", head, err, want[len(want)-1].Position.Commit)
+	}
 	var got []eventstore.RawEvent
 	batches := 0
 	if err := eventstore.ScanAll(c, url, func(b []eventstore.RawEvent) error {
@@ -95,6 +99,11 @@ func TestScanAllStopsOnErrors(t *testing.T) {
 	for i := range 2000 {
 		if _, err := client.AppendToStream(c, "stop", esdb.AppendToStreamOptions{}, esdb.EventData{EventType: "x", ContentType: esdb.ContentTypeBinary, Data: []byte{byte(i)}}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	if _, url := estest.ConnectURL(t); true {
+		if head, err := eventstore.HeadPosition(c, url); err != nil || head != 0 {
+			t.Fatalf("head of an empty store: %d, %v", head, err)
 		}
 	}
 	stop := errors.New("enough")

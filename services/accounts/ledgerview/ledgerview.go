@@ -31,11 +31,9 @@ func (b *Balances) Apply(e *eventsv1.BookBatchAppended) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, en := range e.Entries {
-		d := en.GetDecision()
-		if d.GetCommitted() == nil {
-			continue
-		}
-		for _, p := range d.Request.GetPostings() {
+		// The committed postings, not the request's: they include what
+		// hold captures paid out.
+		for _, p := range en.GetDecision().GetCommitted().GetPostings() {
 			b.total[p.Debit] -= p.Amount
 			b.total[p.Credit] += p.Amount
 		}

@@ -15,6 +15,7 @@ import (
 	"hash"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fanfare/fanfare/events"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
@@ -44,7 +45,9 @@ func (v Violation) String() string {
 
 // BookTotals is what a replayed book holds at the end of the log.
 type BookTotals struct {
-	Asset    string
+	Asset string
+	// Scale is the asset's number of decimals (2 for USD: units are cents).
+	Scale    uint8
 	Accounts []domain.AccountBalance
 	Supply   domain.Supply
 	// Transactions is how many committed transactions the book holds.
@@ -70,9 +73,14 @@ func (r *Result) Clean() bool { return len(r.Violations) == 0 }
 // Options tune a replay.
 type Options struct {
 	// Progress, if set, is called every ProgressEvery events and at the end
-	// with the events replayed so far.
-	Progress      func(events uint64)
+	// with the events replayed so far, the position reached in $all and
+	// the position of its last event when the replay began.
+	Progress      func(events, position, head uint64)
 	ProgressEvery uint64
+	// Batch, if set, sees every ledger batch in log order with the time it
+	// was written, after the audit replayed it: how reports built from the
+	// ledger (the settlement export) read the log in the same pass.
+	Batch func(at time.Time, b *eventsv1.BookBatchAppended) error
 }
 
 // ErrRead wraps a failure to read the log (as opposed to a finding).
@@ -86,24 +94,39 @@ func Replay(ctx context.Context, url string, opts Options) (*Result, error) {
 	if opts.ProgressEvery == 0 {
 		opts.ProgressEvery = 100_000
 	}
+	var head uint64
+	if opts.Progress != nil {
+		var err error
+		if head, err = eventstore.HeadPosition(ctx, url); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRead, err)
+		}
+	}
 	r := newReplayer()
+	r.onBatch = opts.Batch
+	var pos uint64
 	err := eventstore.ScanAll(ctx, url, func(batch []eventstore.RawEvent) error {
 		for i := range batch {
+			pos = batch[i].Position
 			if !strings.HasPrefix(batch[i].Type, eventstore.EventTypePrefix) {
 				continue // the store's own events, snapshots
 			}
-			r.event(&batch[i])
+			if err := r.event(&batch[i]); err != nil {
+				return err
+			}
 			if opts.Progress != nil && r.res.Events%opts.ProgressEvery == 0 {
-				opts.Progress(r.res.Events)
+				opts.Progress(r.res.Events, pos, head)
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errBatch) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w after %d events: %v", ErrRead, r.res.Events, err)
 	}
 	if opts.Progress != nil {
-		opts.Progress(r.res.Events)
+		opts.Progress(r.res.Events, max(pos, head), head)
 	}
 	return r.finish(), nil
 }
@@ -121,6 +144,7 @@ type replayer struct {
 	buf     []byte
 	books   map[string]*book
 	rewards map[string]string // play id → where its reward was committed
+	onBatch func(time.Time, *eventsv1.BookBatchAppended) error
 }
 
 func newReplayer() *replayer {
@@ -174,7 +198,7 @@ func appendUUID(b []byte, id uuid.UUID) []byte {
 	return append(b, s[:]...)
 }
 
-func (r *replayer) event(ev *eventstore.RawEvent) {
+func (r *replayer) event(ev *eventstore.RawEvent) error {
 	r.res.Events++
 	r.chain(ev)
 	// Only the data: the envelope in the metadata is hashed, not needed.
@@ -187,15 +211,31 @@ func (r *replayer) event(ev *eventstore.RawEvent) {
 		if err != nil {
 			r.violate("unreadable", where(ev), "%v", err)
 		}
-		return
+		return nil
 	}
 	msg, err := events.Decode(typ, data)
 	if err != nil {
 		r.violate("unreadable", where(ev), "%v", err)
-		return
+		return nil
 	}
-	r.batch(where(ev), msg.(*eventsv1.BookBatchAppended))
+	b := msg.(*eventsv1.BookBatchAppended)
+	r.batch(where(ev), b)
+	if r.onBatch == nil {
+		return nil
+	}
+	env, err := events.UnmarshalEnvelope(ev.Metadata)
+	if err != nil {
+		r.violate("unreadable", where(ev), "envelope: %v", err)
+		return nil
+	}
+	if err := r.onBatch(env.OccurredAt, b); err != nil {
+		return fmt.Errorf("%w at %s: %w", errBatch, where(ev), err)
+	}
+	return nil
 }
+
+// errBatch marks an error of Options.Batch (not a read error).
+var errBatch = errors.New("audit: batch handler")
 
 var bookBatchType = must(events.TypeName(&eventsv1.BookBatchAppended{}))
 
@@ -290,7 +330,7 @@ func (r *replayer) finish() *Result {
 		if bk.broken || bk.b == nil {
 			continue
 		}
-		t := BookTotals{Asset: a, Accounts: bk.b.Accounts(), Supply: bk.b.Supply(), Transactions: bk.txs}
+		t := BookTotals{Asset: a, Scale: bk.b.Asset().Scale, Accounts: bk.b.Accounts(), Supply: bk.b.Supply(), Transactions: bk.txs}
 		for _, acc := range t.Accounts {
 			t.Sum += acc.Total
 			if acc.Kind == domain.AccountWallet && acc.Total < 0 {

@@ -71,7 +71,12 @@ func seed(t *testing.T, ctx context.Context, store *eventstore.Store) map[string
 func replay(t *testing.T, url string) *audit.Result {
 	t.Helper()
 	var last uint64
-	res, err := audit.Replay(context.Background(), url, audit.Options{Progress: func(n uint64) { last = n }, ProgressEvery: 10})
+	res, err := audit.Replay(context.Background(), url, audit.Options{Progress: func(n, pos, head uint64) {
+		if pos > head {
+			t.Errorf("progress at position %d past the head %d", pos, head)
+		}
+		last = n
+	}, ProgressEvery: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
