@@ -13,21 +13,20 @@ import (
 	"time"
 
 	"github.com/fanfare/fanfare/deploy/eventstored"
-	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/reports/audit"
 )
 
 // Exit codes of `fanfare audit replay`.
 const (
-	auditClean    = 0
-	auditViolated = 1
-	auditUnread   = 2
+	exitOK      = 0
+	exitFinding = 1
+	exitUnread  = 2
 )
 
 func runAudit(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "replay" {
 		fmt.Fprintln(os.Stderr, "usage: fanfare audit replay [flags]  (fanfare audit replay -h for the flags)")
-		return exitError{code: auditUnread, err: errors.New("the only audit command is replay")}
+		return exitError{code: exitUnread, err: errors.New("the only audit command is replay")}
 	}
 	fs := flags("audit replay", `audit replay [--eventstore-url esdb://… | --data-dir .fanfare] [--json]
 
@@ -46,41 +45,46 @@ exit codes: 0 clean, 1 an invariant is violated, 2 the log could not be read`)
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return exitError{code: auditUnread, err: err}
+		return exitError{code: exitUnread, err: err}
 	}
 	res, err := auditReplay(ctx, *esURL, *dataDir, os.Stderr)
 	if err != nil {
-		return exitError{code: auditUnread, err: err}
+		return exitError{code: exitUnread, err: err}
 	}
 	printAudit(os.Stdout, res, *asJSON)
 	if !res.Clean() {
-		return exitError{code: auditViolated, err: fmt.Errorf("%d invariant violations", len(res.Violations))}
+		return exitError{code: exitFinding, err: fmt.Errorf("%d invariant violations", len(res.Violations))}
 	}
 	return nil
 }
 
 func auditReplay(ctx context.Context, url, dataDir string, progress io.Writer) (*audit.Result, error) {
-	return replayLog(ctx, url, dataDir, progress, "replaying", nil)
+	var res *audit.Result
+	err := withLog(url, dataDir, func(url string) error {
+		defer fmt.Fprintln(progress) // ends the progress line
+		var err error
+		res, err = audit.Replay(ctx, url, audit.Options{ProgressEvery: 100_000, Progress: progressBar(progress, "replaying")})
+		return err
+	})
+	return res, err
 }
 
-// replayLog runs the audit replay over the event store at url, or the
-// embedded one in dataDir, drawing a progress bar on progress; batch, if
-// set, sees every ledger batch (audit.Options.Batch).
-func replayLog(ctx context.Context, url, dataDir string, progress io.Writer, verb string, batch func(time.Time, *eventsv1.BookBatchAppended) error) (*audit.Result, error) {
+// withLog runs fn with the event store at url, or, when url is empty, the
+// embedded one in dataDir, started for the call.
+func withLog(url, dataDir string, fn func(url string) error) error {
 	if url == "" {
 		dir := filepath.Join(dataDir, "eventstore")
 		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("no event store at %s (give --data-dir or --eventstore-url): %w", dir, err)
+			return fmt.Errorf("no event store at %s (give --data-dir or --eventstore-url): %w", dir, err)
 		}
 		srv, err := eventstored.Start(eventstored.Config{DataDir: dir, Listen: "127.0.0.1:0"})
 		if err != nil {
-			return nil, fmt.Errorf("open the event store in %s (is `fanfare dev` running? then pass its --eventstore-url): %w", dir, err)
+			return fmt.Errorf("open the event store in %s (is `fanfare dev` running? then pass its --eventstore-url): %w", dir, err)
 		}
 		defer srv.Close()
 		url = srv.URL()
 	}
-	defer fmt.Fprintln(progress) // ends the progress line
-	return audit.Replay(ctx, url, audit.Options{ProgressEvery: 100_000, Progress: progressBar(progress, verb), Batch: batch})
+	return fn(url)
 }
 
 // progressBar draws how far a read of the log has come, on one line.

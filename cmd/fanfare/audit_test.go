@@ -78,7 +78,7 @@ func TestAuditReplayCommand(t *testing.T) {
 	if err != nil || second.Hash != first.Hash {
 		t.Fatalf("second replay: hash %s, first %s (%v)", second.Hash, first.Hash, err)
 	}
-	if err := runAudit(ctx, []string{"replay", "--data-dir", dir}); exitCode(err) != auditClean {
+	if err := runAudit(ctx, []string{"replay", "--data-dir", dir}); exitCode(err) != exitOK {
 		t.Fatalf("exit code on an honest log: %v", err)
 	}
 
@@ -93,10 +93,10 @@ func TestAuditReplayCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if err := runAudit(ctx, []string{"replay", "--data-dir", dir, "--json"}); exitCode(err) != auditViolated {
+	if err := runAudit(ctx, []string{"replay", "--data-dir", dir, "--json"}); exitCode(err) != exitFinding {
 		t.Fatalf("exit code with a forged transaction: %v", err)
 	}
-	if err := runAudit(ctx, []string{"replay", "--data-dir", filepath.Join(dir, "nothing")}); exitCode(err) != auditUnread {
+	if err := runAudit(ctx, []string{"replay", "--data-dir", filepath.Join(dir, "nothing")}); exitCode(err) != exitUnread {
 		t.Fatalf("exit code without a log: %v", err)
 	}
 }

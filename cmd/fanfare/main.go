@@ -39,6 +39,7 @@ var commands = []command{
 	{"verify-description", "verify a registrar-signed song description offline", runVerifyDescription},
 	{"referral", "extend referral tokens offline (distributors)", runReferral},
 	{"audit", "audit replay: replay the whole event log, check the invariants, print its hash", runAudit},
+	{"export", "export settlement: the settlement report of a period, reconciled with the ledger", runExport},
 }
 
 func usage(w io.Writer) {

@@ -69,28 +69,18 @@ func replayScenario(ctx context.Context, o Options) (*Result, error) {
 // it appended.
 func seedReplay(ctx context.Context, store *eventstore.Store, n int) (uint64, error) {
 	const wallets = 1000
-	book, err := domain.NewBook("USD", domain.DefaultPolicy())
+	book, err := newSeedBook("USD")
 	if err != nil {
 		return 0, err
 	}
 	// The book's first batch: its policy, the wallets and their deposits.
-	first := &eventsv1.BookBatchAppended{Asset: "USD", Entries: []*eventsv1.BookBatchAppended_Entry{{
-		Entry: &eventsv1.BookBatchAppended_Entry_Policy{Policy: adapters.PolicyToEvent(domain.DefaultPolicy(), "bench", "seed")}}}}
-	decide := func(b *eventsv1.BookBatchAppended, req domain.Request) error {
-		out := book.Apply(req)
-		if !out.Committed() {
-			return fmt.Errorf("seed request %s: %v", req.ID, out.Err)
-		}
-		b.Entries = append(b.Entries, adapters.DecisionEntry(&req, out))
-		return nil
-	}
+	first := &eventsv1.BookBatchAppended{Asset: "USD", Entries: []*eventsv1.BookBatchAppended_Entry{seedPolicyEntry()}}
+	decide := book.decide
 	for i := range wallets {
 		id := domain.WalletID(fmt.Sprint("fan-", i), "USD")
-		if _, err := book.Open(id); err != nil {
+		if err := book.open(first, id); err != nil {
 			return 0, err
 		}
-		first.Entries = append(first.Entries, &eventsv1.BookBatchAppended_Entry{Entry: &eventsv1.BookBatchAppended_Entry_Opened{
-			Opened: &eventsv1.AccountOpened{AccountId: id, Asset: "USD"}}})
 		if err := decide(first, domain.Request{ID: fmt.Sprint("dep-", i), Asset: "USD", Kind: domain.KindDeposit,
 			Postings: []domain.Posting{{Debit: domain.ExternalID("bank"), Credit: id, Amount: 1_000_000}}}); err != nil {
 			return 0, err
@@ -137,4 +127,39 @@ func seedReplay(ctx context.Context, store *eventstore.Store, n int) (uint64, er
 		seeded += 1000
 	}
 	return seeded, nil
+}
+
+// seedBook decides seed requests with the real book code and logs them as
+// the ledger's batches do.
+type seedBook struct{ book *domain.Book }
+
+func newSeedBook(asset string) (seedBook, error) {
+	b, err := domain.NewBook(asset, domain.DefaultPolicy())
+	return seedBook{b}, err
+}
+
+// decide applies req and appends the decision to b; seeds are meant to
+// commit.
+func (s seedBook) decide(b *eventsv1.BookBatchAppended, req domain.Request) error {
+	out := s.book.Apply(req)
+	if !out.Committed() {
+		return fmt.Errorf("seed request %s: %v", req.ID, out.Err)
+	}
+	b.Entries = append(b.Entries, adapters.DecisionEntry(&req, out))
+	return nil
+}
+
+// open opens account in the book and logs it in b.
+func (s seedBook) open(b *eventsv1.BookBatchAppended, account string) error {
+	if _, err := s.book.Open(account); err != nil {
+		return err
+	}
+	b.Entries = append(b.Entries, &eventsv1.BookBatchAppended_Entry{Entry: &eventsv1.BookBatchAppended_Entry_Opened{
+		Opened: &eventsv1.AccountOpened{AccountId: account, Asset: s.book.Asset().Code}}})
+	return nil
+}
+
+// seedPolicyEntry starts a seeded book under the default policy.
+func seedPolicyEntry() *eventsv1.BookBatchAppended_Entry {
+	return &eventsv1.BookBatchAppended_Entry{Entry: &eventsv1.BookBatchAppended_Entry_Policy{Policy: adapters.PolicyToEvent(domain.DefaultPolicy(), "bench", "seed")}}
 }
