@@ -26,6 +26,7 @@ import (
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/chains"
 	"github.com/fanfare/fanfare/services/plays"
+	"github.com/fanfare/fanfare/services/reports"
 	"github.com/fanfare/fanfare/services/songs"
 )
 
@@ -116,7 +117,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	parts, err := devServices(ctx, *dataDir, eventstore.NewStore(es), brokers, key.Public().(ed25519.PublicKey))
+	parts, err := devServices(ctx, *dataDir, eventstore.NewStore(es), url, brokers, key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return err
 	}
@@ -250,7 +251,7 @@ type namedService struct {
 // devServices builds every service on the shared store and brokers. Each
 // service's own signing key lives in the data directory beside the
 // identity key, created on first start.
-func devServices(ctx context.Context, dataDir string, store *eventstore.Store, brokers []string, idKey ed25519.PublicKey) ([]namedService, error) {
+func devServices(ctx context.Context, dataDir string, store *eventstore.Store, esURL string, brokers []string, idKey ed25519.PublicKey) ([]namedService, error) {
 	acc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: brokers, IdentityKey: idKey, ConsumerInstanceID: "accounts-dev"})
 	if err != nil {
 		return nil, err
@@ -279,5 +280,9 @@ func devServices(ctx context.Context, dataDir string, store *eventstore.Store, b
 	if err != nil {
 		return nil, err
 	}
-	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy}}, nil
+	rep, err := reports.New(ctx, reports.Config{Store: store, EventStoreURL: esURL, Brokers: brokers, IdentityKey: idKey})
+	if err != nil {
+		return nil, err
+	}
+	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy}, {"reports", rep}}, nil
 }

@@ -60,7 +60,7 @@ invariant), 2 bad flags or the log could not be read`)
 		return bad(fmt.Errorf("--to: %w", err))
 	}
 	opts.Payees = payees
-	if !validFormat(*format) {
+	if !settlement.ValidFormat(*format) {
 		return bad(fmt.Errorf("--format %q is none of %s", *format, strings.Join(settlement.Formats, ", ")))
 	}
 	rep, err := exportSettlement(ctx, *esURL, *dataDir, opts, os.Stderr)
@@ -75,15 +75,6 @@ invariant), 2 bad flags or the log could not be read`)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %d rows to %s\n", len(rep.Rows), *out)
 	return nil
-}
-
-func validFormat(f string) bool {
-	for _, g := range settlement.Formats {
-		if f == g {
-			return true
-		}
-	}
-	return false
 }
 
 // exportSettlement runs settlement.Export on the event store at url or

@@ -283,11 +283,12 @@ func TestStandardTierSessionNeedsTheBurn(t *testing.T) {
 	burns := h.svc.App.Burns
 	burns.SetDiscoveryMax(1) // play 2 on is the standard tier
 	burns.SetBurn(5 * 100_000_000)
+	minted := []*eventsv1.Posting{{Debit: "mint", Credit: "wallet:rich:FAN", Amount: 6 * 100_000_000},
+		{Debit: "mint", Credit: "wallet:poor:FAN", Amount: 2 * 100_000_000}}
 	burns.FAN.Apply(&eventsv1.BookBatchAppended{Asset: "FAN", Entries: []*eventsv1.BookBatchAppended_Entry{{Entry: &eventsv1.BookBatchAppended_Entry_Decision{
 		Decision: &eventsv1.BookBatchAppended_Decision{
-			Request: &eventsv1.LedgerTransactionRequested{Postings: []*eventsv1.Posting{{Debit: "mint", Credit: "wallet:rich:FAN", Amount: 6 * 100_000_000},
-				{Debit: "mint", Credit: "wallet:poor:FAN", Amount: 2 * 100_000_000}}},
-			Outcome: &eventsv1.BookBatchAppended_Decision_Committed{Committed: &eventsv1.LedgerTransactionCommitted{}}}}}}})
+			Request: &eventsv1.LedgerTransactionRequested{Postings: minted},
+			Outcome: &eventsv1.BookBatchAppended_Decision_Committed{Committed: &eventsv1.LedgerTransactionCommitted{Postings: minted}}}}}}})
 
 	// Play 1 is still discovery: anyone may listen.
 	first := h.as("poor")

@@ -87,22 +87,39 @@ func Code(err error) connect.Code {
 	return connect.CodeInternal
 }
 
-// Interceptor turns handler errors into Connect errors with Code(err) and
-// the error's message.
-func Interceptor() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			res, err := next(ctx, req)
-			if err == nil {
-				return res, nil
-			}
-			var ce *connect.Error
-			if errors.As(err, &ce) {
-				return nil, err
-			}
-			return nil, connect.NewError(Code(err), err)
-		}
+// Interceptor turns handler errors, unary or streaming, into Connect
+// errors with Code(err) and the error's message.
+func Interceptor() connect.Interceptor { return interceptor{} }
+
+type interceptor struct{}
+
+// toConnect is err as a Connect error (nil stays nil).
+func toConnect(err error) error {
+	var ce *connect.Error
+	if err == nil || errors.As(err, &ce) {
+		return err
 	}
+	return connect.NewError(Code(err), err)
+}
+
+func (interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err != nil {
+			return nil, toConnect(err)
+		}
+		return res, nil
+	}
+}
+
+func (interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return toConnect(next(ctx, conn))
+	}
+}
+
+func (interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
 }
 
 // CheckRequestID checks a client-supplied idempotency key.

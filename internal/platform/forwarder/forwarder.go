@@ -28,9 +28,9 @@ import (
 const (
 	MetaType     = kafka.TypeMetadataKey
 	MetaEnvelope = kafka.EnvelopeMetadataKey
-	MetaStream   = "stream"
-	MetaRevision = "revision"
-	MetaPosition = "position"
+	MetaStream   = kafka.StreamMetadataKey
+	MetaRevision = kafka.RevisionMetadataKey
+	MetaPosition = kafka.PositionMetadataKey
 )
 
 // DefaultName is the forwarder's subscription (and checkpoint) name.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -109,18 +110,47 @@ func From(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
-// Interceptor refuses every unary call without a valid signed identity and
-// puts the identity in the handler's context.
-func Interceptor(pub ed25519.PublicKey, now func() time.Time) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			id, err := Verify(pub, req.Header().Get(Header), now())
-			if err != nil {
-				return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("%w (header %s)", err, Header))
-			}
-			return next(With(ctx, id), req)
-		}
+// Interceptor refuses every call (unary or streaming) without a valid
+// signed identity and puts the identity in the handler's context.
+func Interceptor(pub ed25519.PublicKey, now func() time.Time) connect.Interceptor {
+	return verifier{pub: pub, now: now}
+}
+
+type verifier struct {
+	pub ed25519.PublicKey
+	now func() time.Time
+}
+
+func (v verifier) verify(ctx context.Context, h http.Header) (context.Context, error) {
+	id, err := Verify(v.pub, h.Get(Header), v.now())
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("%w (header %s)", err, Header))
 	}
+	return With(ctx, id), nil
+}
+
+func (v verifier) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		ctx, err := v.verify(ctx, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (v verifier) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := v.verify(ctx, conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
+
+func (verifier) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
 }
 
 // LoadOrCreateKey reads the Ed25519 signing key kept at path, creating one
@@ -163,18 +193,53 @@ func Require(who Identity, role string) error {
 	return nil
 }
 
-// CallAs is a client interceptor that signs id into every call (a fresh
-// token each time, valid for a minute): what the gateway does when it
-// forwards, and what tests and tools use to call a service directly.
-func CallAs(key ed25519.PrivateKey, id Identity) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			tok, err := Sign(key, id, time.Minute, time.Now())
-			if err != nil {
-				return nil, err
-			}
-			req.Header().Set(Header, tok)
-			return next(ctx, req)
+// RequireAny refuses an identity with none of roles (PermissionDenied,
+// naming them).
+func RequireAny(who Identity, roles ...string) error {
+	for _, r := range roles {
+		if who.Has(r) {
+			return nil
 		}
 	}
+	return apperr.New(apperr.PermissionDenied, "this call needs the %s role", strings.Join(roles, " or "))
+}
+
+// CallAs is a client interceptor that signs id into every call, unary or
+// streaming (a fresh token each time, valid for a minute): what the gateway
+// does when it forwards, and what tests and tools use to call a service
+// directly.
+func CallAs(key ed25519.PrivateKey, id Identity) connect.Interceptor {
+	return signer{key: key, id: id}
+}
+
+type signer struct {
+	key ed25519.PrivateKey
+	id  Identity
+}
+
+func (s signer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		tok, err := Sign(s.key, s.id, time.Minute, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		req.Header().Set(Header, tok)
+		return next(ctx, req)
+	}
+}
+
+func (s signer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		// A token that cannot be signed leaves the header out: the server
+		// refuses the call as unauthenticated.
+		if tok, err := Sign(s.key, s.id, time.Minute, time.Now()); err == nil {
+			conn.RequestHeader().Set(Header, tok)
+		}
+		return conn
+	}
+}
+
+func (signer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }

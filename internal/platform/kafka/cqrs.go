@@ -20,6 +20,14 @@ const TypeMetadataKey = "name"
 // EnvelopeMetadataKey holds the event's envelope JSON, as stored.
 const EnvelopeMetadataKey = "envelope"
 
+// Where the forwarder found the event: its stream, revision and commit
+// position in $all (decimal).
+const (
+	StreamMetadataKey   = "stream"
+	RevisionMetadataKey = "revision"
+	PositionMetadataKey = "position"
+)
+
 // Marshaler is the cqrs marshaler for Fanfare events: protobuf payloads,
 // named by the events registry (fanfare.<service>.v1.<Message>).
 type Marshaler struct{}

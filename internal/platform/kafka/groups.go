@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
@@ -106,7 +108,7 @@ func Follow(ctx context.Context, brokers []string, topic string, fn func(ctx con
 		if errors.Is(err, events.ErrUnknownType) {
 			err = nil
 		} else if err == nil {
-			err = fn(msg.Context(), e)
+			err = fn(withSource(msg.Context(), msg.Metadata), e)
 		}
 		if err != nil {
 			msg.Nack()
@@ -171,4 +173,33 @@ func backlog(ctx context.Context, brokers []string, topic string) (map[int32]int
 		}
 	})
 	return out, nil
+}
+
+// Source is where a followed event was stored, as the forwarder's message
+// metadata says.
+type Source struct {
+	Stream   string
+	Revision uint64
+	Envelope events.Envelope
+}
+
+type sourceInfoKey struct{}
+
+func withSource(ctx context.Context, md message.Metadata) context.Context {
+	rev, err := strconv.ParseUint(md.Get(RevisionMetadataKey), 10, 64)
+	if err != nil || md.Get(StreamMetadataKey) == "" {
+		return ctx
+	}
+	env, err := events.UnmarshalEnvelope([]byte(md.Get(EnvelopeMetadataKey)))
+	if err != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, sourceInfoKey{}, Source{Stream: md.Get(StreamMetadataKey), Revision: rev, Envelope: env})
+}
+
+// SourceOf is where the event Follow hands to fn was stored; false for a
+// message that did not come from the forwarder (or whose metadata is bad).
+func SourceOf(ctx context.Context) (Source, bool) {
+	s, ok := ctx.Value(sourceInfoKey{}).(Source)
+	return s, ok
 }

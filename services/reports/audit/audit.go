@@ -54,6 +54,10 @@ type BookTotals struct {
 	Transactions int
 	// Sum of all balances (0 in a sound book).
 	Sum int64
+	// Stream and Revision are the book's stream and its last batch
+	// replayed: how far a read model must have come to be compared.
+	Stream   string
+	Revision uint64
 }
 
 // Result is what a replay found.
@@ -135,6 +139,8 @@ type book struct {
 	b      *domain.Book
 	broken bool // a decision replayed differently: later checks of it mean nothing
 	txs    int
+	stream string
+	rev    uint64
 }
 
 type replayer struct {
@@ -220,6 +226,9 @@ func (r *replayer) event(ev *eventstore.RawEvent) error {
 	}
 	b := msg.(*eventsv1.BookBatchAppended)
 	r.batch(where(ev), b)
+	if bk := r.books[b.Asset]; bk != nil {
+		bk.stream, bk.rev = ev.Stream, ev.Revision
+	}
 	if r.onBatch == nil {
 		return nil
 	}
@@ -330,7 +339,7 @@ func (r *replayer) finish() *Result {
 		if bk.broken || bk.b == nil {
 			continue
 		}
-		t := BookTotals{Asset: a, Scale: bk.b.Asset().Scale, Accounts: bk.b.Accounts(), Supply: bk.b.Supply(), Transactions: bk.txs}
+		t := BookTotals{Asset: a, Scale: bk.b.Asset().Scale, Accounts: bk.b.Accounts(), Supply: bk.b.Supply(), Transactions: bk.txs, Stream: bk.stream, Revision: bk.rev}
 		for _, acc := range t.Accounts {
 			t.Sum += acc.Total
 			if acc.Kind == domain.AccountWallet && acc.Total < 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 
 // Formats are the file formats Write knows.
 var Formats = []string{"csv", "json", "dsr"}
+
+// ValidFormat reports whether Write knows format.
+func ValidFormat(format string) bool { return slices.Contains(Formats, format) }
 
 // Write writes the report in format (csv, json or dsr). Amounts are
 // decimal text in the asset's units ("12.34" USD, "0.50000000" FAN).

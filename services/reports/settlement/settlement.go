@@ -17,6 +17,7 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/fanfare/fanfare/services/reports/audit"
+	reports "github.com/fanfare/fanfare/services/reports/domain"
 )
 
 // Kinds are the posting kinds a row splits its credits and debits by, in
@@ -41,9 +42,7 @@ func init() {
 }
 
 // KindName is the column name of a kind: "royalty", "referral_fee".
-func KindName(k eventsv1.PostingKind) string {
-	return strings.ToLower(strings.TrimPrefix(k.String(), "POSTING_KIND_"))
-}
+var KindName = reports.KindName
 
 // ErrInvalid marks bad options (a bad date, an empty payee).
 var ErrInvalid = errors.New("settlement: invalid request")

@@ -1,0 +1,282 @@
+package reports_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	reportsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1/reportsv1connect"
+	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/accounts/adapters"
+	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/reports"
+	"github.com/fanfare/fanfare/services/reports/app"
+	"github.com/fanfare/fanfare/services/reports/audit"
+	"github.com/fanfare/fanfare/services/reports/settlement"
+)
+
+type harness struct {
+	t       *testing.T
+	ctx     context.Context
+	store   *eventstore.Store
+	esURL   string
+	brokers []string
+	key     ed25519.PrivateKey
+	usd     *adapters.BookWriter
+	fan     *adapters.BookWriter
+	url     string
+	stop    func()
+}
+
+func newHarness(t *testing.T) *harness {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	client, url := estest.ConnectURL(t)
+	h := &harness{t: t, ctx: ctx, store: eventstore.NewStore(client), esURL: url}
+	h.brokers = servicetest.Bus(t, h.store)
+	_, h.key, _ = ed25519.GenerateKey(nil)
+	acc, err := accounts.New(ctx, accounts.Config{Store: h.store, IdentityKey: h.key.Public().(ed25519.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	servicetest.Serve(t, acc)
+	h.usd, h.fan = acc.App.Books["USD"], acc.App.Books["FAN"]
+	return h
+}
+
+// start runs a reports service (the previous one must be stopped).
+func (h *harness) start() {
+	svc, err := reports.New(h.ctx, reports.Config{Store: h.store, EventStoreURL: h.esURL, Brokers: h.brokers,
+		IdentityKey: h.key.Public().(ed25519.PublicKey), SaveEvery: 50 * time.Millisecond})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.url, h.stop = servicetest.Serve(h.t, svc)
+}
+
+func (h *harness) as(id string, roles ...string) reportsv1connect.ReportsServiceClient {
+	return reportsv1connect.NewReportsServiceClient(http.DefaultClient, h.url, connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
+}
+
+func (h *harness) move(bw *adapters.BookWriter, id string, kind domain.PostingKind, from, to string, amount int64) {
+	h.t.Helper()
+	req := domain.Request{ID: id, Asset: bw.Asset(), Kind: kind, RequestedBy: "test", Postings: []domain.Posting{{Debit: from, Credit: to, Amount: amount}}}
+	if out, err := bw.Apply(h.ctx, req); err != nil || !out.Committed() {
+		h.t.Fatalf("%s: %+v %v", id, out, err)
+	}
+}
+
+func (h *harness) appendEvent(stream string, msg ...eventstore.Pending) {
+	h.t.Helper()
+	if _, err := h.store.Append(h.ctx, stream, esdb.Any{}, msg...); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// until reads the dashboard as carl until ok says it is what the test
+// waits for.
+func (h *harness) until(what string, ok func(*reportsv1.ArtistDashboard) bool) *reportsv1.ArtistDashboard {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := h.as("carl").GetArtistDashboard(h.ctx, connect.NewRequest(&reportsv1.GetArtistDashboardRequest{ArtistId: "carl"}))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if ok(res.Msg.Dashboard) {
+			return res.Msg.Dashboard
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("dashboard never %s: %v", what, res.Msg.Dashboard)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var (
+	ann    = domain.WalletID("ann", "USD")
+	carl   = domain.WalletID("carl", "USD")
+	carlF  = domain.WalletID("carl", "FAN")
+	escrow = domain.EscrowID("discovery", "carl", "FAN")
+)
+
+// The dashboard is built from the real events through Kafka: songs and
+// their rewarded plays by tier, FAN earned and escrowed, tips and
+// purchases, earnings per day. A watcher sees a new tip without asking
+// again. After a restart the service starts from its saved projection,
+// reads the topics again and counts nothing twice.
+func TestDashboardLiveAndRestartWithoutDoubleCounting(t *testing.T) {
+	h := newHarness(t)
+	for _, acc := range []struct {
+		bw *adapters.BookWriter
+		id string
+	}{{h.usd, ann}, {h.usd, carl}, {h.fan, carlF}, {h.fan, escrow}} {
+		if _, err := acc.bw.Open(h.ctx, acc.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.appendEvent("song-s1", eventstore.Pending{Message: &eventsv1.SongRegistered{Description: &eventsv1.SongDescription{SongId: "s1", Title: "One", ArtistId: "carl"}}})
+	h.appendEvent("royalty-test",
+		eventstore.Pending{Message: &eventsv1.RewardRequested{PlayId: "p1", SongId: "s1", Tier: "discovery"}},
+		eventstore.Pending{Message: &eventsv1.RewardRequested{PlayId: "p2", SongId: "s1", Tier: "discovery"}},
+		eventstore.Pending{Message: &eventsv1.RewardRequested{PlayId: "p3", SongId: "s1", Tier: "standard"}})
+	h.move(h.usd, "dep", domain.KindDeposit, domain.ExternalID("bank"), ann, 5000)
+	h.move(h.fan, "p1", domain.KindRoyalty, domain.Mint, escrow, 200_000_000)
+	h.move(h.fan, "p3", domain.KindRoyalty, domain.Mint, carlF, 100_000_000)
+	h.move(h.usd, "tip-1", domain.KindTip, ann, carl, 250)
+	h.move(h.usd, "buy-1", domain.KindPurchase, ann, carl, 199)
+	h.start()
+
+	d := h.until("shows the tips", func(d *reportsv1.ArtistDashboard) bool { return d.Tips.Value == "2.50" && d.Purchases.Value == "1.99" })
+	if d.FanEarned.Value != "1.00000000" || d.FanEscrowed.Value != "2.00000000" || len(d.Songs) != 1 ||
+		d.Songs[0].Title != "One" || d.Songs[0].DiscoveryPlays != 2 || d.Songs[0].StandardPlays != 1 {
+		t.Fatalf("dashboard %v", d)
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	if len(d.EarningsByDay) != 2 || d.EarningsByDay[0].Day != today || d.EarningsByDay[0].Amount.Value != "1.00000000" || d.EarningsByDay[1].Amount.Value != "4.49" {
+		t.Fatalf("earnings %v", d.EarningsByDay)
+	}
+
+	// A watcher gets the dashboard at once, then again when a tip lands.
+	wctx, wcancel := context.WithCancel(h.ctx)
+	defer wcancel()
+	watch, err := h.as("carl").WatchArtistDashboard(wctx, connect.NewRequest(&reportsv1.WatchArtistDashboardRequest{ArtistId: "carl"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !watch.Receive() || watch.Msg().Dashboard.Tips.Value != "2.50" {
+		t.Fatalf("first watched dashboard: %v %v", watch.Msg(), watch.Err())
+	}
+	h.move(h.usd, "tip-2", domain.KindTip, ann, carl, 10)
+	for watch.Receive() && watch.Msg().Dashboard.Tips.Value != "2.60" {
+	}
+	if watch.Msg().GetDashboard().GetTips().GetValue() != "2.60" {
+		t.Fatalf("the watch ended without the new tip: %v", watch.Err())
+	}
+	wcancel()
+
+	// Activity by day and kind.
+	act, err := h.as("carl").GetPayeeActivity(h.ctx, connect.NewRequest(&reportsv1.GetPayeeActivityRequest{AccountId: carl}))
+	if err != nil || len(act.Msg.Days) != 2 || act.Msg.Days[1].Kind != "tip" || act.Msg.Days[1].Credits.Value != "2.60" {
+		t.Fatalf("activity %v %v", act, err)
+	}
+
+	// Restart from the saved projection: nothing is counted twice.
+	h.stop()
+	if _, _, found, err := h.store.LoadSnapshot(h.ctx, app.SnapshotStream); !found || err != nil {
+		t.Fatalf("no saved projection after stopping (%v)", err)
+	}
+	h.start()
+	h.move(h.usd, "tip-3", domain.KindTip, ann, carl, 5)
+	d = h.until("shows the tip after the restart", func(d *reportsv1.ArtistDashboard) bool { return d.Tips.Value != "2.60" })
+	if d.Tips.Value != "2.65" || d.Purchases.Value != "1.99" || d.Songs[0].DiscoveryPlays != 2 || d.FanEarned.Value != "1.00000000" {
+		t.Fatalf("after the restart: %v", d)
+	}
+}
+
+// Each refusal names the role that is missing, and changes nothing.
+func TestReportsAuthorization(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	ann := h.as("ann", identity.RoleListener)
+	denied := func(what string, err error) {
+		t.Helper()
+		if servicetest.Code(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "finance or auditor role") {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	_, err := ann.GetArtistDashboard(h.ctx, connect.NewRequest(&reportsv1.GetArtistDashboardRequest{ArtistId: "carl"}))
+	denied("another artist's dashboard", err)
+	w, err := ann.WatchArtistDashboard(h.ctx, connect.NewRequest(&reportsv1.WatchArtistDashboardRequest{ArtistId: "carl"}))
+	if err == nil {
+		w.Receive()
+		err = w.Err()
+	}
+	denied("watching another artist's dashboard", err)
+	_, err = ann.GetPayeeActivity(h.ctx, connect.NewRequest(&reportsv1.GetPayeeActivityRequest{AccountId: carl}))
+	denied("another payee's activity", err)
+	ex, err := ann.ExportSettlement(h.ctx, connect.NewRequest(&reportsv1.ExportSettlementRequest{From: "2026-01-01", To: "2026-01-02"}))
+	if err == nil {
+		ex.Receive()
+		err = ex.Err()
+	}
+	denied("an export", err)
+	_, err = h.as("ann", identity.RoleArtist).RunAudit(h.ctx, connect.NewRequest(&reportsv1.RunAuditRequest{}))
+	if servicetest.Code(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "auditor or finance role") {
+		t.Fatalf("an audit by an artist: %v", err)
+	}
+	_, err = ann.GetPayeeActivity(h.ctx, connect.NewRequest(&reportsv1.GetPayeeActivityRequest{AccountId: "mint"}))
+	if servicetest.Code(err) != connect.CodeInvalidArgument {
+		t.Fatalf("activity of a system account: %v", err)
+	}
+	ex, err = h.as("fin", identity.RoleFinance).ExportSettlement(h.ctx, connect.NewRequest(&reportsv1.ExportSettlementRequest{From: "2026-01-02", To: "2026-01-01"}))
+	if err == nil {
+		ex.Receive()
+		err = ex.Err()
+	}
+	if servicetest.Code(err) != connect.CodeInvalidArgument {
+		t.Fatalf("a period that ends before it starts: %v", err)
+	}
+}
+
+// The audit RPC gives the CLI's hash and finds the projection equal to
+// the replayed books; the export RPC sends the file the CLI writes.
+func TestAuditAndExportRPCs(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{ann, carl} {
+		if _, err := h.usd.Open(h.ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.move(h.usd, "dep", domain.KindDeposit, domain.ExternalID("bank"), ann, 5000)
+	h.move(h.usd, "tip", domain.KindTip, ann, carl, 321)
+	h.start()
+	res, err := h.as("aud", identity.RoleAuditor).RunAudit(h.ctx, connect.NewRequest(&reportsv1.RunAuditRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := audit.Replay(h.ctx, h.esURL, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Msg.Clean || len(res.Msg.Differences) != 0 || res.Msg.Hash != direct.Hash || res.Msg.Events != direct.Events {
+		t.Fatalf("audit rpc %v; direct %s %d", res.Msg, direct.Hash, direct.Events)
+	}
+
+	today := time.Now().UTC().Format(time.DateOnly)
+	ex, err := h.as("fin", identity.RoleFinance).ExportSettlement(h.ctx, connect.NewRequest(&reportsv1.ExportSettlementRequest{From: today, To: today, Format: "csv"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	for ex.Receive() {
+		got.Write(ex.Msg().Chunk)
+	}
+	if ex.Err() != nil {
+		t.Fatal(ex.Err())
+	}
+	d, _ := settlement.ParseDay(today)
+	rep, err := settlement.Export(h.ctx, h.esURL, settlement.Options{From: d, To: d}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := settlement.Write(&want, rep, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() || !strings.Contains(got.String(), "wallet:carl:USD") {
+		t.Fatalf("export rpc:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+}
