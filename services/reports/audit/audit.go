@@ -23,12 +23,14 @@ import (
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 )
 
 // Violation is one broken invariant, located in the log.
 type Violation struct {
 	// Rule names the invariant: "balanced", "replay", "non_negative",
-	// "supply_cap", "rewarded_once", "holds", "unreadable".
+	// "supply_cap", "rewarded_once", "holds", "all_or_nothing",
+	// "unreadable".
 	Rule string
 	// Where is the stream and revision of the event (empty for end-of-log
 	// checks).
@@ -144,17 +146,18 @@ type book struct {
 }
 
 type replayer struct {
-	res     Result
-	hash    [sha256.Size]byte
-	hasher  hash.Hash
-	buf     []byte
-	books   map[string]*book
-	rewards map[string]string // play id → where its reward was committed
-	onBatch func(time.Time, *eventsv1.BookBatchAppended) error
+	res       Result
+	hash      [sha256.Size]byte
+	hasher    hash.Hash
+	buf       []byte
+	books     map[string]*book
+	rewards   map[string]string // play id → where its reward was committed
+	campaigns map[string]*campaignAudit
+	onBatch   func(time.Time, *eventsv1.BookBatchAppended) error
 }
 
 func newReplayer() *replayer {
-	return &replayer{books: map[string]*book{}, rewards: map[string]string{}, hasher: sha256.New()}
+	return &replayer{books: map[string]*book{}, rewards: map[string]string{}, campaigns: map[string]*campaignAudit{}, hasher: sha256.New()}
 }
 
 func (r *replayer) violate(rule, where, format string, args ...any) {
@@ -210,10 +213,10 @@ func (r *replayer) event(ev *eventstore.RawEvent) error {
 	// Only the data: the envelope in the metadata is hashed, not needed.
 	// Events the audit does not interpret are only checked to decode.
 	typ, data, err := events.Upcast(ev.Type, ev.Data)
-	if err == nil && typ != bookBatchType {
+	if err == nil && !interpreted[typ] {
 		err = events.Check(typ, data)
 	}
-	if err != nil || typ != bookBatchType {
+	if err != nil || !interpreted[typ] {
 		if err != nil {
 			r.violate("unreadable", where(ev), "%v", err)
 		}
@@ -222,6 +225,10 @@ func (r *replayer) event(ev *eventstore.RawEvent) error {
 	msg, err := events.Decode(typ, data)
 	if err != nil {
 		r.violate("unreadable", where(ev), "%v", err)
+		return nil
+	}
+	if typ != bookBatchType {
+		r.campaign(where(ev), msg)
 		return nil
 	}
 	b := msg.(*eventsv1.BookBatchAppended)
@@ -247,6 +254,96 @@ func (r *replayer) event(ev *eventstore.RawEvent) error {
 var errBatch = errors.New("audit: batch handler")
 
 var bookBatchType = must(events.TypeName(&eventsv1.BookBatchAppended{}))
+
+// interpreted are the event types the audit decodes: the ledger's batches
+// and the crowdfund events its all-or-nothing check follows.
+var interpreted = func() map[string]bool {
+	m := map[string]bool{}
+	for _, e := range []proto.Message{&eventsv1.BookBatchAppended{}, &eventsv1.PledgePlaced{}, &eventsv1.PledgeCancelled{},
+		&eventsv1.CampaignSucceeded{}, &eventsv1.CampaignFailed{}} {
+		m[must(events.TypeName(e))] = true
+	}
+	return m
+}()
+
+// campaignAudit is what the log says of one crowdfund.
+type campaignAudit struct {
+	asset   string
+	holds   map[string]string // pledge id → hold id, cancelled pledges removed
+	outcome string            // "succeeded" or "failed" once settled
+	where   string
+}
+
+func (r *replayer) campaignOf(id string) *campaignAudit {
+	c := r.campaigns[id]
+	if c == nil {
+		c = &campaignAudit{holds: map[string]string{}}
+		r.campaigns[id] = c
+	}
+	return c
+}
+
+func (r *replayer) campaign(where string, msg proto.Message) {
+	switch e := msg.(type) {
+	case *eventsv1.PledgePlaced:
+		c := r.campaignOf(e.CampaignId)
+		c.holds[e.PledgeId] = e.HoldId
+		c.asset = e.GetAmount().GetAsset()
+	case *eventsv1.PledgeCancelled:
+		delete(r.campaignOf(e.CampaignId).holds, e.PledgeId)
+	case *eventsv1.CampaignSucceeded:
+		c := r.campaignOf(e.CampaignId)
+		c.outcome, c.where = "succeeded", where
+	case *eventsv1.CampaignFailed:
+		c := r.campaignOf(e.CampaignId)
+		c.outcome, c.where = "failed", where
+	}
+}
+
+// checkCampaigns: a campaign that succeeded has every active pledge's hold
+// captured; one that failed has none captured and none left open.
+func (r *replayer) checkCampaigns() {
+	ids := make([]string, 0, len(r.campaigns))
+	for id := range r.campaigns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		c := r.campaigns[id]
+		if c.outcome == "" || len(c.holds) == 0 {
+			continue
+		}
+		bk := r.books[c.asset]
+		if bk == nil || bk.b == nil || bk.broken {
+			r.violate("all_or_nothing", c.where, "campaign %s %s, and its %s book cannot be checked", id, c.outcome, c.asset)
+			continue
+		}
+		pledges := make([]string, 0, len(c.holds))
+		for p := range c.holds {
+			pledges = append(pledges, p)
+		}
+		slices.Sort(pledges)
+		var captured []string
+		for _, p := range pledges {
+			h, err := bk.b.Hold(c.holds[p])
+			switch {
+			case err == nil && h.Status == domain.HoldCaptured:
+				captured = append(captured, p)
+			case err == nil && h.Status == domain.HoldVoided && c.outcome == "failed":
+				// released, as a failed campaign's pledges must be
+			default:
+				state := "never placed"
+				if err == nil {
+					state = h.Status.String()
+				}
+				r.violate("all_or_nothing", c.where, "campaign %s %s, and pledge %s (hold %s) is %s", id, c.outcome, p, c.holds[p], state)
+			}
+		}
+		if c.outcome == "failed" && len(captured) > 0 {
+			r.violate("all_or_nothing", c.where, "campaign %s failed, and %d pledge(s) were captured: %v", id, len(captured), captured)
+		}
+	}
+}
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -329,6 +426,7 @@ func (r *replayer) checkCommitted(where, asset string, d *eventsv1.BookBatchAppe
 
 func (r *replayer) finish() *Result {
 	r.res.Hash = hex.EncodeToString(r.hash[:])
+	r.checkCampaigns()
 	assets := make([]string, 0, len(r.books))
 	for a := range r.books {
 		assets = append(assets, a)

@@ -18,6 +18,7 @@ import (
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/fanfare/fanfare/services/reports/audit"
+	"google.golang.org/protobuf/proto"
 )
 
 // seed moves money through the real accounts service: deposits, tips, a
@@ -172,5 +173,52 @@ func TestReplayCatchesForgedTransactions(t *testing.T) {
 	rules = slices.Compact(rules)
 	if fmt.Sprint(rules) != "[balanced replay rewarded_once]" {
 		t.Fatalf("violations %v, want the negative posting (balanced, replay) and the second reward of play-3", tampered.Violations)
+	}
+}
+
+// A crowdfund is all or nothing: a campaign that succeeded with every
+// active pledge captured is clean (a cancelled pledge does not count); one
+// logged as failed while a pledge was captured and another is still held
+// is reported, pledge by pledge.
+func TestReplayChecksCampaignsAllOrNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, url := estest.ConnectURL(t)
+	store := eventstore.NewStore(client)
+	seed(t, ctx, store) // h1 (u1, 250) still held; h2 (u2, 120) captured
+	usd := func(units int64) *eventsv1.Money { return &eventsv1.Money{Asset: "USD", Units: units} }
+	log := func(stream string, msgs ...proto.Message) {
+		t.Helper()
+		var ps []eventstore.Pending
+		for _, m := range msgs {
+			ps = append(ps, eventstore.Pending{Message: m})
+		}
+		if _, err := store.Append(ctx, stream, esdb.Any{}, ps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log("campaign-good",
+		&eventsv1.PledgePlaced{CampaignId: "good", PledgeId: "p2", BackerId: "u2", Amount: usd(120), HoldId: "h2"},
+		&eventsv1.PledgePlaced{CampaignId: "good", PledgeId: "p9", BackerId: "u4", Amount: usd(5), HoldId: "never-placed"},
+		&eventsv1.PledgeCancelled{CampaignId: "good", PledgeId: "p9", BackerId: "u4", HoldId: "never-placed"},
+		&eventsv1.CampaignSucceeded{CampaignId: "good", Total: usd(120), Pledges: 1})
+	if res := replay(t, url); !res.Clean() {
+		t.Fatalf("a campaign captured in full: %v", res.Violations)
+	}
+	log("campaign-bad",
+		&eventsv1.PledgePlaced{CampaignId: "bad", PledgeId: "p1", BackerId: "u1", Amount: usd(250), HoldId: "h1"},
+		&eventsv1.PledgePlaced{CampaignId: "bad", PledgeId: "p2", BackerId: "u2", Amount: usd(120), HoldId: "h2"},
+		&eventsv1.CampaignFailed{CampaignId: "bad", Total: usd(370), Pledges: 2})
+	res := replay(t, url)
+	var got []string
+	for _, v := range res.Violations {
+		if v.Rule != "all_or_nothing" || !strings.HasPrefix(v.Where, "campaign-bad@") {
+			t.Fatalf("unexpected violation %v", v)
+		}
+		got = append(got, v.Detail)
+	}
+	want := []string{"campaign bad failed, and pledge p1 (hold h1) is open", "campaign bad failed, and 1 pledge(s) were captured: [p2]"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("violations %q, want %q", got, want)
 	}
 }
