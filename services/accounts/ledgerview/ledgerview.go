@@ -30,12 +30,26 @@ func (b *Balances) Apply(e *eventsv1.BookBatchAppended) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, en := range e.Entries {
-		// The committed postings, not the request's: they include what
-		// hold captures paid out.
-		for _, p := range en.GetDecision().GetCommitted().GetPostings() {
-			b.total[p.Debit] -= p.Amount
-			b.total[p.Credit] += p.Amount
+	Moved(e, func(p *eventsv1.Posting, _ eventsv1.PostingKind, _ *eventsv1.LedgerTransactionCommitted) {
+		b.total[p.Debit] -= p.Amount
+		b.total[p.Credit] += p.Amount
+	})
+}
+
+// Moved calls fn, in order, for every posting a batch's committed
+// decisions moved: the committed postings, not the requested ones, so what
+// hold captures paid out is included. kind is the posting's own, or its
+// request's when it has none.
+func Moved(b *eventsv1.BookBatchAppended, fn func(p *eventsv1.Posting, kind eventsv1.PostingKind, c *eventsv1.LedgerTransactionCommitted)) {
+	for _, en := range b.Entries {
+		d := en.GetDecision()
+		c := d.GetCommitted()
+		for _, p := range c.GetPostings() {
+			k := p.Kind
+			if k == eventsv1.PostingKind_POSTING_KIND_UNSPECIFIED {
+				k = d.GetRequest().GetKind()
+			}
+			fn(p, k, c)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/accounts/ledgerview"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -164,24 +165,17 @@ func (p *Projection) settle(id, status string) []string {
 func (p *Projection) batch(at time.Time, b *eventsv1.BookBatchAppended) []string {
 	day := at.UTC().Format(time.DateOnly)
 	var touched []string
-	for _, en := range b.Entries {
-		d := en.GetDecision()
-		for _, post := range d.GetCommitted().GetPostings() {
-			k := post.Kind
-			if k == eventsv1.PostingKind_POSTING_KIND_UNSPECIFIED {
-				k = d.GetRequest().GetKind()
-			}
-			kind := KindName(k)
-			p.account(post.Debit, b.Asset, day, kind, 1, post.Amount)
-			p.account(post.Credit, b.Asset, day, kind, 0, post.Amount)
-			if owner, ok := p.credit(post.Credit, b.Asset, day, k, post.Amount); ok {
-				touched = append(touched, owner)
-			}
-			if id, err := accounts.ParseAccountID(post.Debit); err == nil && id.Kind == accounts.AccountEscrow {
-				touched = append(touched, id.Owner) // escrow released or forfeited
-			}
+	ledgerview.Moved(b, func(post *eventsv1.Posting, k eventsv1.PostingKind, _ *eventsv1.LedgerTransactionCommitted) {
+		kind := KindName(k)
+		p.account(post.Debit, b.Asset, day, kind, 1, post.Amount)
+		p.account(post.Credit, b.Asset, day, kind, 0, post.Amount)
+		if owner, ok := p.credit(post.Credit, b.Asset, day, k, post.Amount); ok {
+			touched = append(touched, owner)
 		}
-	}
+		if id, err := accounts.ParseAccountID(post.Debit); err == nil && id.Kind == accounts.AccountEscrow {
+			touched = append(touched, id.Owner) // escrow released or forfeited
+		}
+	})
 	slices.Sort(touched)
 	return slices.Compact(touched)
 }

@@ -16,6 +16,7 @@ import (
 
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/accounts/ledgerview"
 	"github.com/fanfare/fanfare/services/reports/audit"
 	reports "github.com/fanfare/fanfare/services/reports/domain"
 )
@@ -162,25 +163,19 @@ func day(t time.Time) time.Time {
 // Batch takes one ledger batch, written at at. Batches must come in log
 // order, each once (audit.Options.Batch gives them so).
 func (b *Builder) Batch(at time.Time, batch *eventsv1.BookBatchAppended) error {
-	for _, e := range batch.Entries {
-		d := e.GetDecision()
-		c := d.GetCommitted()
-		if c == nil {
-			continue
+	var err error
+	ledgerview.Moved(batch, func(p *eventsv1.Posting, k eventsv1.PostingKind, c *eventsv1.LedgerTransactionCommitted) {
+		if err != nil {
+			return
 		}
-		for _, p := range c.Postings {
-			k := p.Kind
-			if k == eventsv1.PostingKind_POSTING_KIND_UNSPECIFIED {
-				k = d.Request.GetKind()
-			}
-			if k <= 0 || int(k) >= numKinds {
-				return fmt.Errorf("transaction %s moves money of kind %d, which the report has no column for", c.TransactionId, k)
-			}
-			b.move(p.Debit, batch.Asset, at, k, -p.Amount)
-			b.move(p.Credit, batch.Asset, at, k, p.Amount)
+		if k <= 0 || int(k) >= numKinds {
+			err = fmt.Errorf("transaction %s moves money of kind %d, which the report has no column for", c.TransactionId, k)
+			return
 		}
-	}
-	return nil
+		b.move(p.Debit, batch.Asset, at, k, -p.Amount)
+		b.move(p.Credit, batch.Asset, at, k, p.Amount)
+	})
+	return err
 }
 
 func (b *Builder) move(account, asset string, at time.Time, k eventsv1.PostingKind, amount int64) {
