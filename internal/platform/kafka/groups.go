@@ -185,21 +185,26 @@ type Source struct {
 
 type sourceInfoKey struct{}
 
+// withSource keeps the message metadata in ctx; SourceOf parses it only
+// for the handlers that ask, so followers that do not pay nothing.
 func withSource(ctx context.Context, md message.Metadata) context.Context {
-	rev, err := strconv.ParseUint(md.Get(RevisionMetadataKey), 10, 64)
-	if err != nil || md.Get(StreamMetadataKey) == "" {
-		return ctx
-	}
-	env, err := events.UnmarshalEnvelope([]byte(md.Get(EnvelopeMetadataKey)))
-	if err != nil {
-		return ctx
-	}
-	return context.WithValue(ctx, sourceInfoKey{}, Source{Stream: md.Get(StreamMetadataKey), Revision: rev, Envelope: env})
+	return context.WithValue(ctx, sourceInfoKey{}, md)
 }
 
 // SourceOf is where the event Follow hands to fn was stored; false for a
 // message that did not come from the forwarder (or whose metadata is bad).
 func SourceOf(ctx context.Context) (Source, bool) {
-	s, ok := ctx.Value(sourceInfoKey{}).(Source)
-	return s, ok
+	md, ok := ctx.Value(sourceInfoKey{}).(message.Metadata)
+	if !ok || md.Get(StreamMetadataKey) == "" {
+		return Source{}, false
+	}
+	rev, err := strconv.ParseUint(md.Get(RevisionMetadataKey), 10, 64)
+	if err != nil {
+		return Source{}, false
+	}
+	env, err := events.UnmarshalEnvelope([]byte(md.Get(EnvelopeMetadataKey)))
+	if err != nil {
+		return Source{}, false
+	}
+	return Source{Stream: md.Get(StreamMetadataKey), Revision: rev, Envelope: env}, true
 }
