@@ -65,7 +65,7 @@ func eventStoreScenario(ctx context.Context, o Options) (*Result, error) {
 	// over disjoint position ranges (how a replay uses both cores).
 	for _, readers := range []int{1, 4} {
 		start := time.Now()
-		read, err := readAllParallel(ctx, client, readers)
+		read, err := readAllParallel(ctx, client, url, readers)
 		if err != nil {
 			return nil, fmt.Errorf("read $all: %w", err)
 		}
@@ -85,7 +85,7 @@ func eventStoreScenario(ctx context.Context, o Options) (*Result, error) {
 	// frames counted but not decoded, so the client's protobuf decoding
 	// (the official client's cost, not the store's) is left out.
 	if o.EventStoreURL == "" {
-		head, err := lastPosition(ctx, client)
+		head, err := eventstore.HeadPosition(ctx, url)
 		if err != nil {
 			return nil, err
 		}
@@ -224,8 +224,8 @@ func openStore(o Options, name string) (client *esdb.Client, url string, embedde
 // readAllParallel reads the whole of $all with n readers over disjoint
 // position ranges and returns the number of events read. Ranges are cut by
 // position arithmetic, which suits the embedded store's dense positions.
-func readAllParallel(ctx context.Context, c *esdb.Client, n int) (int, error) {
-	head, err := lastPosition(ctx, c)
+func readAllParallel(ctx context.Context, c *esdb.Client, url string, n int) (int, error) {
+	head, err := eventstore.HeadPosition(ctx, url)
 	if err != nil || head == 0 {
 		return 0, err
 	}
@@ -250,22 +250,6 @@ func readAllParallel(ctx context.Context, c *esdb.Client, n int) (int, error) {
 	}
 	wg.Wait()
 	return total, firstErr
-}
-
-func lastPosition(ctx context.Context, c *esdb.Client) (uint64, error) {
-	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		return 0, err
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return ev.OriginalEvent().Position.Commit, nil
 }
 
 func readRange(ctx context.Context, c *esdb.Client, from, to uint64) (int, error) {
