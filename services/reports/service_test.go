@@ -139,7 +139,11 @@ func TestDashboardLiveAndRestartWithoutDoubleCounting(t *testing.T) {
 	h.move(h.usd, "buy-1", domain.KindPurchase, ann, carl, 199)
 	h.start()
 
-	d := h.until("shows the tips", func(d *reportsv1.ArtistDashboard) bool { return d.Tips.Value == "2.50" && d.Purchases.Value == "1.99" })
+	// Songs, rewards and the ledger come through three topics, each at its
+	// own pace: wait until all three have arrived.
+	d := h.until("shows the tips and the plays", func(d *reportsv1.ArtistDashboard) bool {
+		return d.Tips.Value == "2.50" && d.Purchases.Value == "1.99" && len(d.Songs) == 1 && d.Songs[0].DiscoveryPlays+d.Songs[0].StandardPlays == 3
+	})
 	if d.FanEarned.Value != "1.00000000" || d.FanEscrowed.Value != "2.00000000" || len(d.Songs) != 1 ||
 		d.Songs[0].Title != "One" || d.Songs[0].DiscoveryPlays != 2 || d.Songs[0].StandardPlays != 1 {
 		t.Fatalf("dashboard %v", d)
