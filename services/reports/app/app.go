@@ -37,12 +37,14 @@ type App struct {
 	p        *domain.Projection
 	saved    uint64 // projection version last saved
 	watchers map[string]map[chan struct{}]bool
-	changed  chan struct{} // closed and replaced whenever a mark moves
+	// changed is closed by the next Apply; made only while an audit waits
+	// for the projection, so applying costs nothing otherwise.
+	changed chan struct{}
 }
 
 // New is an app with an empty projection.
 func New(store *eventstore.Store, url string) *App {
-	return &App{Store: store, URL: url, p: domain.New(), watchers: map[string]map[chan struct{}]bool{}, changed: make(chan struct{})}
+	return &App{Store: store, URL: url, p: domain.New(), watchers: map[string]map[chan struct{}]bool{}}
 }
 
 type snapshot struct {
@@ -94,8 +96,10 @@ func (a *App) Save(ctx context.Context) error {
 func (a *App) Apply(src domain.Source, msg proto.Message) {
 	a.mu.Lock()
 	touched, _ := a.p.Apply(src, msg)
-	close(a.changed)
-	a.changed = make(chan struct{})
+	if a.changed != nil {
+		close(a.changed)
+		a.changed = nil
+	}
 	for _, who := range touched {
 		for ch := range a.watchers[who] {
 			select {
@@ -163,7 +167,7 @@ func (a *App) Audit(ctx context.Context) (*AuditReport, error) {
 	rep := &AuditReport{Result: res}
 	deadline := time.After(CatchUpWait)
 	for {
-		a.mu.RLock()
+		a.mu.Lock()
 		behind := ""
 		for _, b := range res.Books {
 			if a.p.Marks[b.Stream] <= b.Revision {
@@ -173,11 +177,14 @@ func (a *App) Audit(ctx context.Context) (*AuditReport, error) {
 		}
 		if behind == "" {
 			rep.Differences = a.compare(res.Books)
-			a.mu.RUnlock()
+			a.mu.Unlock()
 			return rep, nil
 		}
+		if a.changed == nil {
+			a.changed = make(chan struct{})
+		}
 		changed := a.changed
-		a.mu.RUnlock()
+		a.mu.Unlock()
 		select {
 		case <-changed:
 		case <-deadline:
@@ -190,7 +197,7 @@ func (a *App) Audit(ctx context.Context) (*AuditReport, error) {
 }
 
 // compare lists where the projection's balances differ from the replay's
-// (read lock held). The projection may have moved past the replay; only
+// (lock held). The projection may have moved past the replay; only
 // the books' revisions were waited for, and a book's later batches would
 // show here, so an audit of a busy ledger can list movements in flight.
 func (a *App) compare(books []audit.BookTotals) []string {
