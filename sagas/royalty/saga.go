@@ -8,7 +8,6 @@ package royalty
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/fanfare/fanfare/events"
@@ -24,12 +23,6 @@ import (
 // RequestedBy names the saga on its ledger requests.
 const RequestedBy = "royalty"
 
-// song is what the saga knows of a song, from the registrar's events.
-type song struct {
-	artist string
-	splits []*eventsv1.Split
-}
-
 // Saga handles the events the royalty saga reacts to.
 type Saga struct {
 	W *eventstore.Writer[*State]
@@ -37,61 +30,23 @@ type Saga struct {
 	// (the registrar's events are read from the start at every start).
 	SongWait time.Duration
 
-	mu       sync.Mutex
-	songs    map[string]song
-	changed  chan struct{} // closed and replaced when songs change
+	Songs    *songview.Catalog
 	balances *ledgerview.Balances
 }
 
 func newSaga(w *eventstore.Writer[*State]) *Saga {
-	return &Saga{W: w, SongWait: 30 * time.Second, songs: map[string]song{}, changed: make(chan struct{}),
-		balances: ledgerview.NewBalances(domain.FAN)}
-}
-
-// OnSong keeps the song read model current.
-func (s *Saga) OnSong(_ context.Context, m proto.Message) error {
-	d := songview.Description(m) // new splits apply to plays rewarded after an edit
-	if d == nil {
-		return nil
-	}
-	s.mu.Lock()
-	s.songs[d.SongId] = song{artist: d.ArtistId, splits: d.Splits}
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Saga) song(ctx context.Context, id string) (song, error) {
-	deadline := time.NewTimer(s.SongWait)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		sg, ok := s.songs[id]
-		changed := s.changed
-		s.mu.Unlock()
-		if ok {
-			return sg, nil
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			return song{}, fmt.Errorf("royalty: song %s is not known after %s", id, s.SongWait)
-		case <-ctx.Done():
-			return song{}, ctx.Err()
-		}
-	}
+	return &Saga{W: w, SongWait: 30 * time.Second, Songs: songview.NewCatalog(), balances: ledgerview.NewBalances(domain.FAN)}
 }
 
 // OnPlayCounted plans a play's reward: one ledger request, or a refusal.
 // A play delivered again appends nothing.
 func (s *Saga) OnPlayCounted(ctx context.Context, _ events.Envelope, e *eventsv1.PlayCounted) error {
-	sg, err := s.song(ctx, e.SongId)
+	sg, err := s.Songs.Wait(ctx, e.SongId, s.SongWait)
 	if err != nil {
-		return err
+		return fmt.Errorf("royalty: %w", err)
 	}
-	play := domain.Play{PlayID: e.PlayId, SongID: e.SongId, ListenerID: e.ListenerId, NodeID: e.NodeId, ArtistID: sg.artist,
-		SongPlayNumber: e.SongPlayNumber, Splits: sg.splits}
+	play := domain.Play{PlayID: e.PlayId, SongID: e.SongId, ListenerID: e.ListenerId, NodeID: e.NodeId, ArtistID: sg.ArtistId,
+		SongPlayNumber: e.SongPlayNumber, Splits: sg.Splits}
 	available := s.balances.Get(accounts.WalletID(e.ListenerId, domain.FAN))
 	return s.W.Do(ctx, func(st *State) ([]proto.Message, error) {
 		if st.Handled(e.SongId, e.SongPlayNumber) {
@@ -106,7 +61,7 @@ func (s *Saga) OnPlayCounted(ctx context.Context, _ events.Envelope, e *eventsv1
 		}
 		req := plan.Request(RequestedBy)
 		if plan.Tier == domain.Discovery {
-			req.OpenEscrows = []string{accounts.EscrowID("discovery", sg.artist, domain.FAN)}
+			req.OpenEscrows = []string{accounts.EscrowID("discovery", sg.ArtistId, domain.FAN)}
 		}
 		return st.record(&eventsv1.RewardRequested{PlayId: e.PlayId, SongId: e.SongId, ListenerId: e.ListenerId, NodeId: e.NodeId,
 			SongPlayNumber: e.SongPlayNumber, Tier: plan.Tier.String(), Minted: fan(plan.Minted), Burned: fan(plan.Burned),

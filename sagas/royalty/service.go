@@ -69,7 +69,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.Saga.W.Run(ctx) })
 	ready := make(chan struct{})
 	kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{
-		songsTopic:    s.Saga.OnSong,
+		songsTopic:    s.Saga.Songs.OnEvent,
 		accountsTopic: s.Saga.OnLedgerEvent,
 	}, func() { close(ready) })
 	g.Go(func() error {

@@ -6,6 +6,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/money"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/songs/songview"
 )
 
 // RewardTier is the tier of a counted play.
@@ -192,41 +193,16 @@ func Plan(p Play, supplyUnits, listenerFANAvailable int64, r Rules) (RewardPlan,
 	return plan, nil, nil
 }
 
-// split allocates the artist reward over the play's splits with
-// money.Allocate and returns one wallet per distinct payee, in split order,
-// with its part.
+// split allocates the artist reward over the play's splits
+// (songview.Payments, the one split over a song's payees).
 func split(p Play, total int64) ([]string, []int64, error) {
-	if len(p.Splits) == 0 {
-		return nil, nil, invalidPlay("play %s: song %s has no royalty splits", p.PlayID, p.SongID)
-	}
-	shares := make([]money.Share, len(p.Splits))
-	var sum uint64
-	for i, s := range p.Splits {
-		shares[i] = money.Share{Payee: s.GetPayeeId(), Weight: uint64(s.GetSharePpm())}
-		sum += uint64(s.GetSharePpm())
-	}
-	if sum != 1_000_000 {
-		return nil, nil, invalidPlay("play %s: splits of song %s sum to %d ppm, want 1000000", p.PlayID, p.SongID, sum)
-	}
-	parts, err := money.Allocate(total, shares)
+	pays, err := songview.Payments(p.Splits, FAN, total)
 	if err != nil {
-		return nil, nil, invalidPlay("play %s: %v", p.PlayID, err)
+		return nil, nil, invalidPlay("play %s: song %s: %v", p.PlayID, p.SongID, err)
 	}
-	var wallets []string
-	var amounts []int64
-	index := map[string]int{}
-	for i, sh := range shares {
-		w, err := account(p.PlayID, "payee", accounts.WalletID(sh.Payee, FAN))
-		if err != nil {
-			return nil, nil, err
-		}
-		if j, ok := index[w]; ok {
-			amounts[j] += parts[i]
-			continue
-		}
-		index[w] = len(wallets)
-		wallets = append(wallets, w)
-		amounts = append(amounts, parts[i])
+	wallets, amounts := make([]string, len(pays)), make([]int64, len(pays))
+	for i, pay := range pays {
+		wallets[i], amounts[i] = pay.Account, pay.Units
 	}
 	return wallets, amounts, nil
 }

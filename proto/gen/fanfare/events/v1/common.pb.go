@@ -1302,7 +1302,8 @@ type SubscriptionRules struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Default monthly amount (default USD 1.00).
 	DefaultMonthly *Money `protobuf:"bytes,1,opt,name=default_monthly,json=defaultMonthly,proto3" json:"default_monthly,omitempty"`
-	// Charge attempts before a subscription lapses (default 3).
+	// Retries of a failed charge before a subscription lapses (default 3),
+	// spread evenly over retry_window_ms after the first attempt.
 	ChargeAttempts uint32 `protobuf:"varint,2,opt,name=charge_attempts,json=chargeAttempts,proto3" json:"charge_attempts,omitempty"`
 	// Window the attempts are spread over (default 3 days).
 	RetryWindowMs uint64 `protobuf:"varint,3,opt,name=retry_window_ms,json=retryWindowMs,proto3" json:"retry_window_ms,omitempty"`

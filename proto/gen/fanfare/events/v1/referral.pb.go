@@ -122,11 +122,316 @@ func (x *ReferralPayoutPlanned) GetPostings() []*Posting {
 	return nil
 }
 
+// ReferralPurchaseNoted: the saga saw a purchase request and waits for its
+// chain.
+type ReferralPurchaseNoted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PurchaseId    string                 `protobuf:"bytes,1,opt,name=purchase_id,json=purchaseId,proto3" json:"purchase_id,omitempty"`
+	SongId        string                 `protobuf:"bytes,2,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	PurchaserId   string                 `protobuf:"bytes,3,opt,name=purchaser_id,json=purchaserId,proto3" json:"purchaser_id,omitempty"`
+	Price         *Money                 `protobuf:"bytes,4,opt,name=price,proto3" json:"price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralPurchaseNoted) Reset() {
+	*x = ReferralPurchaseNoted{}
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralPurchaseNoted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralPurchaseNoted) ProtoMessage() {}
+
+func (x *ReferralPurchaseNoted) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralPurchaseNoted.ProtoReflect.Descriptor instead.
+func (*ReferralPurchaseNoted) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_referral_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReferralPurchaseNoted) GetPurchaseId() string {
+	if x != nil {
+		return x.PurchaseId
+	}
+	return ""
+}
+
+func (x *ReferralPurchaseNoted) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *ReferralPurchaseNoted) GetPurchaserId() string {
+	if x != nil {
+		return x.PurchaserId
+	}
+	return ""
+}
+
+func (x *ReferralPurchaseNoted) GetPrice() *Money {
+	if x != nil {
+		return x.Price
+	}
+	return nil
+}
+
+// ReferralChainNoted: the saga saw the chains service's answer for a
+// purchase and waits for the request itself.
+type ReferralChainNoted struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PurchaseId string                 `protobuf:"bytes,1,opt,name=purchase_id,json=purchaseId,proto3" json:"purchase_id,omitempty"`
+	// Nearest to the purchaser first (empty when rejected).
+	DistributorIds []string `protobuf:"bytes,2,rep,name=distributor_ids,json=distributorIds,proto3" json:"distributor_ids,omitempty"`
+	// Set when the token was rejected.
+	Rejected      bool                            `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Reason        DistributorChainRejected_Reason `protobuf:"varint,4,opt,name=reason,proto3,enum=fanfare.events.v1.DistributorChainRejected_Reason" json:"reason,omitempty"`
+	Detail        string                          `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralChainNoted) Reset() {
+	*x = ReferralChainNoted{}
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralChainNoted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralChainNoted) ProtoMessage() {}
+
+func (x *ReferralChainNoted) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralChainNoted.ProtoReflect.Descriptor instead.
+func (*ReferralChainNoted) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_referral_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReferralChainNoted) GetPurchaseId() string {
+	if x != nil {
+		return x.PurchaseId
+	}
+	return ""
+}
+
+func (x *ReferralChainNoted) GetDistributorIds() []string {
+	if x != nil {
+		return x.DistributorIds
+	}
+	return nil
+}
+
+func (x *ReferralChainNoted) GetRejected() bool {
+	if x != nil {
+		return x.Rejected
+	}
+	return false
+}
+
+func (x *ReferralChainNoted) GetReason() DistributorChainRejected_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return DistributorChainRejected_REASON_UNSPECIFIED
+}
+
+func (x *ReferralChainNoted) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// ReferralPayoutCompleted: the purchase's one ledger transaction committed.
+type ReferralPayoutCompleted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PurchaseId    string                 `protobuf:"bytes,1,opt,name=purchase_id,json=purchaseId,proto3" json:"purchase_id,omitempty"`
+	SongId        string                 `protobuf:"bytes,2,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	PurchaserId   string                 `protobuf:"bytes,3,opt,name=purchaser_id,json=purchaserId,proto3" json:"purchaser_id,omitempty"`
+	TransactionId string                 `protobuf:"bytes,4,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// Position of the transaction in the USD book.
+	Sequence      uint64 `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralPayoutCompleted) Reset() {
+	*x = ReferralPayoutCompleted{}
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralPayoutCompleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralPayoutCompleted) ProtoMessage() {}
+
+func (x *ReferralPayoutCompleted) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralPayoutCompleted.ProtoReflect.Descriptor instead.
+func (*ReferralPayoutCompleted) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_referral_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReferralPayoutCompleted) GetPurchaseId() string {
+	if x != nil {
+		return x.PurchaseId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutCompleted) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutCompleted) GetPurchaserId() string {
+	if x != nil {
+		return x.PurchaserId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutCompleted) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutCompleted) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// ReferralPayoutFailed: nothing was paid for the purchase.
+type ReferralPayoutFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PurchaseId    string                 `protobuf:"bytes,1,opt,name=purchase_id,json=purchaseId,proto3" json:"purchase_id,omitempty"`
+	SongId        string                 `protobuf:"bytes,2,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	PurchaserId   string                 `protobuf:"bytes,3,opt,name=purchaser_id,json=purchaserId,proto3" json:"purchaser_id,omitempty"`
+	Reason        PurchaseFailed_Reason  `protobuf:"varint,4,opt,name=reason,proto3,enum=fanfare.events.v1.PurchaseFailed_Reason" json:"reason,omitempty"`
+	Detail        string                 `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralPayoutFailed) Reset() {
+	*x = ReferralPayoutFailed{}
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralPayoutFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralPayoutFailed) ProtoMessage() {}
+
+func (x *ReferralPayoutFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_referral_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralPayoutFailed.ProtoReflect.Descriptor instead.
+func (*ReferralPayoutFailed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_referral_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReferralPayoutFailed) GetPurchaseId() string {
+	if x != nil {
+		return x.PurchaseId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutFailed) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutFailed) GetPurchaserId() string {
+	if x != nil {
+		return x.PurchaserId
+	}
+	return ""
+}
+
+func (x *ReferralPayoutFailed) GetReason() PurchaseFailed_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return PurchaseFailed_REASON_UNSPECIFIED
+}
+
+func (x *ReferralPayoutFailed) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_fanfare_events_v1_referral_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_referral_proto_rawDesc = "" +
 	"\n" +
-	" fanfare/events/v1/referral.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\"\xac\x02\n" +
+	" fanfare/events/v1/referral.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/chains.proto\x1a\x1efanfare/events/v1/common.proto\x1a\x1ffanfare/events/v1/tipping.proto\"\xac\x02\n" +
 	"\x15ReferralPayoutPlanned\x12\x1f\n" +
 	"\vpurchase_id\x18\x01 \x01(\tR\n" +
 	"purchaseId\x12\x17\n" +
@@ -135,7 +440,34 @@ const file_fanfare_events_v1_referral_proto_rawDesc = "" +
 	"\x05price\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05price\x12'\n" +
 	"\x0fdistributor_ids\x18\x05 \x03(\tR\x0edistributorIds\x12%\n" +
 	"\x0etransaction_id\x18\x06 \x01(\tR\rtransactionId\x126\n" +
-	"\bpostings\x18\a \x03(\v2\x1a.fanfare.events.v1.PostingR\bpostingsBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\bpostings\x18\a \x03(\v2\x1a.fanfare.events.v1.PostingR\bpostings\"\xa4\x01\n" +
+	"\x15ReferralPurchaseNoted\x12\x1f\n" +
+	"\vpurchase_id\x18\x01 \x01(\tR\n" +
+	"purchaseId\x12\x17\n" +
+	"\asong_id\x18\x02 \x01(\tR\x06songId\x12!\n" +
+	"\fpurchaser_id\x18\x03 \x01(\tR\vpurchaserId\x12.\n" +
+	"\x05price\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05price\"\xde\x01\n" +
+	"\x12ReferralChainNoted\x12\x1f\n" +
+	"\vpurchase_id\x18\x01 \x01(\tR\n" +
+	"purchaseId\x12'\n" +
+	"\x0fdistributor_ids\x18\x02 \x03(\tR\x0edistributorIds\x12\x1a\n" +
+	"\brejected\x18\x03 \x01(\bR\brejected\x12J\n" +
+	"\x06reason\x18\x04 \x01(\x0e22.fanfare.events.v1.DistributorChainRejected.ReasonR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xb9\x01\n" +
+	"\x17ReferralPayoutCompleted\x12\x1f\n" +
+	"\vpurchase_id\x18\x01 \x01(\tR\n" +
+	"purchaseId\x12\x17\n" +
+	"\asong_id\x18\x02 \x01(\tR\x06songId\x12!\n" +
+	"\fpurchaser_id\x18\x03 \x01(\tR\vpurchaserId\x12%\n" +
+	"\x0etransaction_id\x18\x04 \x01(\tR\rtransactionId\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\xcd\x01\n" +
+	"\x14ReferralPayoutFailed\x12\x1f\n" +
+	"\vpurchase_id\x18\x01 \x01(\tR\n" +
+	"purchaseId\x12\x17\n" +
+	"\asong_id\x18\x02 \x01(\tR\x06songId\x12!\n" +
+	"\fpurchaser_id\x18\x03 \x01(\tR\vpurchaserId\x12@\n" +
+	"\x06reason\x18\x04 \x01(\x0e2(.fanfare.events.v1.PurchaseFailed.ReasonR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detailBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_referral_proto_rawDescOnce sync.Once
@@ -149,20 +481,29 @@ func file_fanfare_events_v1_referral_proto_rawDescGZIP() []byte {
 	return file_fanfare_events_v1_referral_proto_rawDescData
 }
 
-var file_fanfare_events_v1_referral_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_fanfare_events_v1_referral_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_fanfare_events_v1_referral_proto_goTypes = []any{
-	(*ReferralPayoutPlanned)(nil), // 0: fanfare.events.v1.ReferralPayoutPlanned
-	(*Money)(nil),                 // 1: fanfare.events.v1.Money
-	(*Posting)(nil),               // 2: fanfare.events.v1.Posting
+	(*ReferralPayoutPlanned)(nil),        // 0: fanfare.events.v1.ReferralPayoutPlanned
+	(*ReferralPurchaseNoted)(nil),        // 1: fanfare.events.v1.ReferralPurchaseNoted
+	(*ReferralChainNoted)(nil),           // 2: fanfare.events.v1.ReferralChainNoted
+	(*ReferralPayoutCompleted)(nil),      // 3: fanfare.events.v1.ReferralPayoutCompleted
+	(*ReferralPayoutFailed)(nil),         // 4: fanfare.events.v1.ReferralPayoutFailed
+	(*Money)(nil),                        // 5: fanfare.events.v1.Money
+	(*Posting)(nil),                      // 6: fanfare.events.v1.Posting
+	(DistributorChainRejected_Reason)(0), // 7: fanfare.events.v1.DistributorChainRejected.Reason
+	(PurchaseFailed_Reason)(0),           // 8: fanfare.events.v1.PurchaseFailed.Reason
 }
 var file_fanfare_events_v1_referral_proto_depIdxs = []int32{
-	1, // 0: fanfare.events.v1.ReferralPayoutPlanned.price:type_name -> fanfare.events.v1.Money
-	2, // 1: fanfare.events.v1.ReferralPayoutPlanned.postings:type_name -> fanfare.events.v1.Posting
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5, // 0: fanfare.events.v1.ReferralPayoutPlanned.price:type_name -> fanfare.events.v1.Money
+	6, // 1: fanfare.events.v1.ReferralPayoutPlanned.postings:type_name -> fanfare.events.v1.Posting
+	5, // 2: fanfare.events.v1.ReferralPurchaseNoted.price:type_name -> fanfare.events.v1.Money
+	7, // 3: fanfare.events.v1.ReferralChainNoted.reason:type_name -> fanfare.events.v1.DistributorChainRejected.Reason
+	8, // 4: fanfare.events.v1.ReferralPayoutFailed.reason:type_name -> fanfare.events.v1.PurchaseFailed.Reason
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_referral_proto_init() }
@@ -170,14 +511,16 @@ func file_fanfare_events_v1_referral_proto_init() {
 	if File_fanfare_events_v1_referral_proto != nil {
 		return
 	}
+	file_fanfare_events_v1_chains_proto_init()
 	file_fanfare_events_v1_common_proto_init()
+	file_fanfare_events_v1_tipping_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_referral_proto_rawDesc), len(file_fanfare_events_v1_referral_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

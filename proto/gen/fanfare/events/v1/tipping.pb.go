@@ -12,6 +12,7 @@ package eventsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -151,7 +152,10 @@ type TipRequested struct {
 	Amount *Money              `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
 	Source TipRequested_Source `protobuf:"varint,5,opt,name=source,proto3,enum=fanfare.events.v1.TipRequested_Source" json:"source,omitempty"`
 	// SOURCE_AUTO: the counted play that triggered it.
-	PlayId        string `protobuf:"bytes,6,opt,name=play_id,json=playId,proto3" json:"play_id,omitempty"`
+	PlayId string `protobuf:"bytes,6,opt,name=play_id,json=playId,proto3" json:"play_id,omitempty"`
+	// SOURCE_AUTO: the budget month it counts against, "2006-01" (UTC, the
+	// month the play was counted in).
+	BudgetMonth   string `protobuf:"bytes,7,opt,name=budget_month,json=budgetMonth,proto3" json:"budget_month,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -224,6 +228,13 @@ func (x *TipRequested) GetSource() TipRequested_Source {
 func (x *TipRequested) GetPlayId() string {
 	if x != nil {
 		return x.PlayId
+	}
+	return ""
+}
+
+func (x *TipRequested) GetBudgetMonth() string {
+	if x != nil {
+		return x.BudgetMonth
 	}
 	return ""
 }
@@ -482,11 +493,985 @@ func (x *PurchaseFailed) GetDetail() string {
 	return ""
 }
 
+// TipSettled: the tip's ledger transaction committed; the song's payees
+// were paid by its splits.
+type TipSettled struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TipId      string                 `protobuf:"bytes,1,opt,name=tip_id,json=tipId,proto3" json:"tip_id,omitempty"`
+	ListenerId string                 `protobuf:"bytes,2,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	SongId     string                 `protobuf:"bytes,3,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	Amount     *Money                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	Source     TipRequested_Source    `protobuf:"varint,5,opt,name=source,proto3,enum=fanfare.events.v1.TipRequested_Source" json:"source,omitempty"`
+	// Position of the transaction in the USD book.
+	Sequence      uint64 `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TipSettled) Reset() {
+	*x = TipSettled{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TipSettled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TipSettled) ProtoMessage() {}
+
+func (x *TipSettled) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TipSettled.ProtoReflect.Descriptor instead.
+func (*TipSettled) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TipSettled) GetTipId() string {
+	if x != nil {
+		return x.TipId
+	}
+	return ""
+}
+
+func (x *TipSettled) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *TipSettled) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *TipSettled) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *TipSettled) GetSource() TipRequested_Source {
+	if x != nil {
+		return x.Source
+	}
+	return TipRequested_SOURCE_UNSPECIFIED
+}
+
+func (x *TipSettled) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// TipFailed: the ledger rejected the tip; nothing moved. An auto-tip's
+// amount returns to the month's budget.
+type TipFailed struct {
+	state         protoimpl.MessageState           `protogen:"open.v1"`
+	TipId         string                           `protobuf:"bytes,1,opt,name=tip_id,json=tipId,proto3" json:"tip_id,omitempty"`
+	ListenerId    string                           `protobuf:"bytes,2,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	SongId        string                           `protobuf:"bytes,3,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	Amount        *Money                           `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	Source        TipRequested_Source              `protobuf:"varint,5,opt,name=source,proto3,enum=fanfare.events.v1.TipRequested_Source" json:"source,omitempty"`
+	Reason        LedgerTransactionRejected_Reason `protobuf:"varint,6,opt,name=reason,proto3,enum=fanfare.events.v1.LedgerTransactionRejected_Reason" json:"reason,omitempty"`
+	Detail        string                           `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TipFailed) Reset() {
+	*x = TipFailed{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TipFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TipFailed) ProtoMessage() {}
+
+func (x *TipFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TipFailed.ProtoReflect.Descriptor instead.
+func (*TipFailed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TipFailed) GetTipId() string {
+	if x != nil {
+		return x.TipId
+	}
+	return ""
+}
+
+func (x *TipFailed) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *TipFailed) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *TipFailed) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *TipFailed) GetSource() TipRequested_Source {
+	if x != nil {
+		return x.Source
+	}
+	return TipRequested_SOURCE_UNSPECIFIED
+}
+
+func (x *TipFailed) GetReason() LedgerTransactionRejected_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return LedgerTransactionRejected_REASON_UNSPECIFIED
+}
+
+func (x *TipFailed) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// AutoTipSkipped: a counted play would have auto-tipped, but the month's
+// budget could not cover it.
+type AutoTipSkipped struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ListenerId string                 `protobuf:"bytes,1,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	SongId     string                 `protobuf:"bytes,2,opt,name=song_id,json=songId,proto3" json:"song_id,omitempty"`
+	PlayId     string                 `protobuf:"bytes,3,opt,name=play_id,json=playId,proto3" json:"play_id,omitempty"`
+	Amount     *Money                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The budget and what was spent of it this month before this play.
+	MonthlyBudget *Money `protobuf:"bytes,5,opt,name=monthly_budget,json=monthlyBudget,proto3" json:"monthly_budget,omitempty"`
+	Spent         *Money `protobuf:"bytes,6,opt,name=spent,proto3" json:"spent,omitempty"`
+	// The budget month, "2006-01" (UTC).
+	Month         string `protobuf:"bytes,7,opt,name=month,proto3" json:"month,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoTipSkipped) Reset() {
+	*x = AutoTipSkipped{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoTipSkipped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoTipSkipped) ProtoMessage() {}
+
+func (x *AutoTipSkipped) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoTipSkipped.ProtoReflect.Descriptor instead.
+func (*AutoTipSkipped) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AutoTipSkipped) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *AutoTipSkipped) GetSongId() string {
+	if x != nil {
+		return x.SongId
+	}
+	return ""
+}
+
+func (x *AutoTipSkipped) GetPlayId() string {
+	if x != nil {
+		return x.PlayId
+	}
+	return ""
+}
+
+func (x *AutoTipSkipped) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *AutoTipSkipped) GetMonthlyBudget() *Money {
+	if x != nil {
+		return x.MonthlyBudget
+	}
+	return nil
+}
+
+func (x *AutoTipSkipped) GetSpent() *Money {
+	if x != nil {
+		return x.Spent
+	}
+	return nil
+}
+
+func (x *AutoTipSkipped) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+// ThumbsUpAmountSet: the listener's thumbs-up tip from now on.
+type ThumbsUpAmountSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ListenerId    string                 `protobuf:"bytes,1,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	Amount        *Money                 `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThumbsUpAmountSet) Reset() {
+	*x = ThumbsUpAmountSet{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThumbsUpAmountSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThumbsUpAmountSet) ProtoMessage() {}
+
+func (x *ThumbsUpAmountSet) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThumbsUpAmountSet.ProtoReflect.Descriptor instead.
+func (*ThumbsUpAmountSet) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ThumbsUpAmountSet) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *ThumbsUpAmountSet) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+// AutoTipSet: the listener opted in to auto-tips (or changed the budget).
+type AutoTipSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ListenerId    string                 `protobuf:"bytes,1,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	MonthlyBudget *Money                 `protobuf:"bytes,2,opt,name=monthly_budget,json=monthlyBudget,proto3" json:"monthly_budget,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoTipSet) Reset() {
+	*x = AutoTipSet{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoTipSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoTipSet) ProtoMessage() {}
+
+func (x *AutoTipSet) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoTipSet.ProtoReflect.Descriptor instead.
+func (*AutoTipSet) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AutoTipSet) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *AutoTipSet) GetMonthlyBudget() *Money {
+	if x != nil {
+		return x.MonthlyBudget
+	}
+	return nil
+}
+
+// AutoTipCleared: the listener opted out of auto-tips.
+type AutoTipCleared struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ListenerId    string                 `protobuf:"bytes,1,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoTipCleared) Reset() {
+	*x = AutoTipCleared{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoTipCleared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoTipCleared) ProtoMessage() {}
+
+func (x *AutoTipCleared) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoTipCleared.ProtoReflect.Descriptor instead.
+func (*AutoTipCleared) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AutoTipCleared) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+// TrueFanAmountSet: an artist's monthly "true fan" amount for new
+// subscriptions.
+type TrueFanAmountSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ArtistId      string                 `protobuf:"bytes,1,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Monthly       *Money                 `protobuf:"bytes,2,opt,name=monthly,proto3" json:"monthly,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrueFanAmountSet) Reset() {
+	*x = TrueFanAmountSet{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrueFanAmountSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrueFanAmountSet) ProtoMessage() {}
+
+func (x *TrueFanAmountSet) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrueFanAmountSet.ProtoReflect.Descriptor instead.
+func (*TrueFanAmountSet) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TrueFanAmountSet) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *TrueFanAmountSet) GetMonthly() *Money {
+	if x != nil {
+		return x.Monthly
+	}
+	return nil
+}
+
+// SubscriptionStarted: a listener subscribed to an artist; the first
+// period starts now and is charged at once.
+type SubscriptionStarted struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	ListenerId     string                 `protobuf:"bytes,2,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	ArtistId       string                 `protobuf:"bytes,3,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Monthly        *Money                 `protobuf:"bytes,4,opt,name=monthly,proto3" json:"monthly,omitempty"`
+	StartedAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SubscriptionStarted) Reset() {
+	*x = SubscriptionStarted{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionStarted) ProtoMessage() {}
+
+func (x *SubscriptionStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionStarted.ProtoReflect.Descriptor instead.
+func (*SubscriptionStarted) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SubscriptionStarted) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionStarted) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *SubscriptionStarted) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *SubscriptionStarted) GetMonthly() *Money {
+	if x != nil {
+		return x.Monthly
+	}
+	return nil
+}
+
+func (x *SubscriptionStarted) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+// SubscriptionChargeRequested: the charge of one period, one attempt; its
+// ledger request is appended with it.
+type SubscriptionChargeRequested struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// 1-based period number.
+	Period uint32 `protobuf:"varint,2,opt,name=period,proto3" json:"period,omitempty"`
+	// 1 for the charge at the period's start, then one per retry.
+	Attempt       uint32                 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	TransactionId string                 `protobuf:"bytes,4,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	Amount        *Money                 `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscriptionChargeRequested) Reset() {
+	*x = SubscriptionChargeRequested{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionChargeRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionChargeRequested) ProtoMessage() {}
+
+func (x *SubscriptionChargeRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionChargeRequested.ProtoReflect.Descriptor instead.
+func (*SubscriptionChargeRequested) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SubscriptionChargeRequested) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionChargeRequested) GetPeriod() uint32 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+func (x *SubscriptionChargeRequested) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SubscriptionChargeRequested) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *SubscriptionChargeRequested) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *SubscriptionChargeRequested) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+// SubscriptionCharged: a period is paid.
+type SubscriptionCharged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	Period         uint32                 `protobuf:"varint,2,opt,name=period,proto3" json:"period,omitempty"`
+	TransactionId  string                 `protobuf:"bytes,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// The end of the paid period (the next period's start).
+	PaidUntil     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=paid_until,json=paidUntil,proto3" json:"paid_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscriptionCharged) Reset() {
+	*x = SubscriptionCharged{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionCharged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionCharged) ProtoMessage() {}
+
+func (x *SubscriptionCharged) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionCharged.ProtoReflect.Descriptor instead.
+func (*SubscriptionCharged) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SubscriptionCharged) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionCharged) GetPeriod() uint32 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+func (x *SubscriptionCharged) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *SubscriptionCharged) GetPaidUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidUntil
+	}
+	return nil
+}
+
+// SubscriptionChargeFailed: the ledger rejected a charge; it is retried at
+// next_attempt_at, or the subscription lapses when it was the last try.
+type SubscriptionChargeFailed struct {
+	state          protoimpl.MessageState           `protogen:"open.v1"`
+	SubscriptionId string                           `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	Period         uint32                           `protobuf:"varint,2,opt,name=period,proto3" json:"period,omitempty"`
+	Attempt        uint32                           `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	TransactionId  string                           `protobuf:"bytes,4,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	Reason         LedgerTransactionRejected_Reason `protobuf:"varint,5,opt,name=reason,proto3,enum=fanfare.events.v1.LedgerTransactionRejected_Reason" json:"reason,omitempty"`
+	Detail         string                           `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Unset after the last attempt.
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscriptionChargeFailed) Reset() {
+	*x = SubscriptionChargeFailed{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionChargeFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionChargeFailed) ProtoMessage() {}
+
+func (x *SubscriptionChargeFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionChargeFailed.ProtoReflect.Descriptor instead.
+func (*SubscriptionChargeFailed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SubscriptionChargeFailed) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionChargeFailed) GetPeriod() uint32 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+func (x *SubscriptionChargeFailed) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SubscriptionChargeFailed) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *SubscriptionChargeFailed) GetReason() LedgerTransactionRejected_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return LedgerTransactionRejected_REASON_UNSPECIFIED
+}
+
+func (x *SubscriptionChargeFailed) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *SubscriptionChargeFailed) GetNextAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptAt
+	}
+	return nil
+}
+
+// SubscriptionLapsed: every attempt to charge a period failed; the
+// subscription ended unpaid.
+type SubscriptionLapsed struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	Period         uint32                 `protobuf:"varint,2,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SubscriptionLapsed) Reset() {
+	*x = SubscriptionLapsed{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionLapsed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionLapsed) ProtoMessage() {}
+
+func (x *SubscriptionLapsed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionLapsed.ProtoReflect.Descriptor instead.
+func (*SubscriptionLapsed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SubscriptionLapsed) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionLapsed) GetPeriod() uint32 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+// SubscriptionCancelled: the listener cancelled; nothing more is charged
+// and the subscription ends at effective_at (the end of the paid period).
+type SubscriptionCancelled struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	EffectiveAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=effective_at,json=effectiveAt,proto3" json:"effective_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SubscriptionCancelled) Reset() {
+	*x = SubscriptionCancelled{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionCancelled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionCancelled) ProtoMessage() {}
+
+func (x *SubscriptionCancelled) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionCancelled.ProtoReflect.Descriptor instead.
+func (*SubscriptionCancelled) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SubscriptionCancelled) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionCancelled) GetEffectiveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveAt
+	}
+	return nil
+}
+
+// SubscriptionEnded: a cancelled subscription's paid period is over.
+type SubscriptionEnded struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	EndedAt        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SubscriptionEnded) Reset() {
+	*x = SubscriptionEnded{}
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionEnded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionEnded) ProtoMessage() {}
+
+func (x *SubscriptionEnded) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_tipping_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionEnded.ProtoReflect.Descriptor instead.
+func (*SubscriptionEnded) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_tipping_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SubscriptionEnded) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SubscriptionEnded) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
 var File_fanfare_events_v1_tipping_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_tipping_proto_rawDesc = "" +
 	"\n" +
-	"\x1ffanfare/events/v1/tipping.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\"\xc6\x02\n" +
+	"\x1ffanfare/events/v1/tipping.proto\x12\x11fanfare.events.v1\x1a fanfare/events/v1/accounts.proto\x1a\x1efanfare/events/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x02\n" +
 	"\fTipRequested\x12\x15\n" +
 	"\x06tip_id\x18\x01 \x01(\tR\x05tipId\x12\x1f\n" +
 	"\vlistener_id\x18\x02 \x01(\tR\n" +
@@ -494,7 +1479,8 @@ const file_fanfare_events_v1_tipping_proto_rawDesc = "" +
 	"\asong_id\x18\x03 \x01(\tR\x06songId\x120\n" +
 	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12>\n" +
 	"\x06source\x18\x05 \x01(\x0e2&.fanfare.events.v1.TipRequested.SourceR\x06source\x12\x17\n" +
-	"\aplay_id\x18\x06 \x01(\tR\x06playId\"Z\n" +
+	"\aplay_id\x18\x06 \x01(\tR\x06playId\x12!\n" +
+	"\fbudget_month\x18\a \x01(\tR\vbudgetMonth\"Z\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSOURCE_MANUAL\x10\x01\x12\x14\n" +
@@ -528,7 +1514,87 @@ const file_fanfare_events_v1_tipping_proto_rawDesc = "" +
 	"\x19REASON_INSUFFICIENT_FUNDS\x10\x01\x12\x1b\n" +
 	"\x17REASON_INVALID_REFERRAL\x10\x02\x12\x17\n" +
 	"\x13REASON_NOT_FOR_SALE\x10\x03\x12\x13\n" +
-	"\x0fREASON_REJECTED\x10\x04BAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\x0fREASON_REJECTED\x10\x04\"\xeb\x01\n" +
+	"\n" +
+	"TipSettled\x12\x15\n" +
+	"\x06tip_id\x18\x01 \x01(\tR\x05tipId\x12\x1f\n" +
+	"\vlistener_id\x18\x02 \x01(\tR\n" +
+	"listenerId\x12\x17\n" +
+	"\asong_id\x18\x03 \x01(\tR\x06songId\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12>\n" +
+	"\x06source\x18\x05 \x01(\x0e2&.fanfare.events.v1.TipRequested.SourceR\x06source\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\"\xb3\x02\n" +
+	"\tTipFailed\x12\x15\n" +
+	"\x06tip_id\x18\x01 \x01(\tR\x05tipId\x12\x1f\n" +
+	"\vlistener_id\x18\x02 \x01(\tR\n" +
+	"listenerId\x12\x17\n" +
+	"\asong_id\x18\x03 \x01(\tR\x06songId\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12>\n" +
+	"\x06source\x18\x05 \x01(\x0e2&.fanfare.events.v1.TipRequested.SourceR\x06source\x12K\n" +
+	"\x06reason\x18\x06 \x01(\x0e23.fanfare.events.v1.LedgerTransactionRejected.ReasonR\x06reason\x12\x16\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\"\x9c\x02\n" +
+	"\x0eAutoTipSkipped\x12\x1f\n" +
+	"\vlistener_id\x18\x01 \x01(\tR\n" +
+	"listenerId\x12\x17\n" +
+	"\asong_id\x18\x02 \x01(\tR\x06songId\x12\x17\n" +
+	"\aplay_id\x18\x03 \x01(\tR\x06playId\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12?\n" +
+	"\x0emonthly_budget\x18\x05 \x01(\v2\x18.fanfare.events.v1.MoneyR\rmonthlyBudget\x12.\n" +
+	"\x05spent\x18\x06 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05spent\x12\x14\n" +
+	"\x05month\x18\a \x01(\tR\x05month\"f\n" +
+	"\x11ThumbsUpAmountSet\x12\x1f\n" +
+	"\vlistener_id\x18\x01 \x01(\tR\n" +
+	"listenerId\x120\n" +
+	"\x06amount\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\"n\n" +
+	"\n" +
+	"AutoTipSet\x12\x1f\n" +
+	"\vlistener_id\x18\x01 \x01(\tR\n" +
+	"listenerId\x12?\n" +
+	"\x0emonthly_budget\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\rmonthlyBudget\"1\n" +
+	"\x0eAutoTipCleared\x12\x1f\n" +
+	"\vlistener_id\x18\x01 \x01(\tR\n" +
+	"listenerId\"c\n" +
+	"\x10TrueFanAmountSet\x12\x1b\n" +
+	"\tartist_id\x18\x01 \x01(\tR\bartistId\x122\n" +
+	"\amonthly\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\amonthly\"\xeb\x01\n" +
+	"\x13SubscriptionStarted\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x1f\n" +
+	"\vlistener_id\x18\x02 \x01(\tR\n" +
+	"listenerId\x12\x1b\n" +
+	"\tartist_id\x18\x03 \x01(\tR\bartistId\x122\n" +
+	"\amonthly\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\amonthly\x129\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"\x90\x02\n" +
+	"\x1bSubscriptionChargeRequested\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\rR\x06period\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\rR\aattempt\x12%\n" +
+	"\x0etransaction_id\x18\x04 \x01(\tR\rtransactionId\x120\n" +
+	"\x06amount\x18\x05 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12=\n" +
+	"\fperiod_start\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\"\xb8\x01\n" +
+	"\x13SubscriptionCharged\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\rR\x06period\x12%\n" +
+	"\x0etransaction_id\x18\x03 \x01(\tR\rtransactionId\x129\n" +
+	"\n" +
+	"paid_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tpaidUntil\"\xc5\x02\n" +
+	"\x18SubscriptionChargeFailed\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\rR\x06period\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\rR\aattempt\x12%\n" +
+	"\x0etransaction_id\x18\x04 \x01(\tR\rtransactionId\x12K\n" +
+	"\x06reason\x18\x05 \x01(\x0e23.fanfare.events.v1.LedgerTransactionRejected.ReasonR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12B\n" +
+	"\x0fnext_attempt_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\"U\n" +
+	"\x12SubscriptionLapsed\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\rR\x06period\"\x7f\n" +
+	"\x15SubscriptionCancelled\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12=\n" +
+	"\feffective_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\"s\n" +
+	"\x11SubscriptionEnded\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x125\n" +
+	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAtBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_tipping_proto_rawDescOnce sync.Once
@@ -543,27 +1609,63 @@ func file_fanfare_events_v1_tipping_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_tipping_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fanfare_events_v1_tipping_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fanfare_events_v1_tipping_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_fanfare_events_v1_tipping_proto_goTypes = []any{
-	(TipRequested_Source)(0),   // 0: fanfare.events.v1.TipRequested.Source
-	(PurchaseFailed_Reason)(0), // 1: fanfare.events.v1.PurchaseFailed.Reason
-	(*TipRequested)(nil),       // 2: fanfare.events.v1.TipRequested
-	(*PurchaseRequested)(nil),  // 3: fanfare.events.v1.PurchaseRequested
-	(*PurchaseCompleted)(nil),  // 4: fanfare.events.v1.PurchaseCompleted
-	(*PurchaseFailed)(nil),     // 5: fanfare.events.v1.PurchaseFailed
-	(*Money)(nil),              // 6: fanfare.events.v1.Money
+	(TipRequested_Source)(0),              // 0: fanfare.events.v1.TipRequested.Source
+	(PurchaseFailed_Reason)(0),            // 1: fanfare.events.v1.PurchaseFailed.Reason
+	(*TipRequested)(nil),                  // 2: fanfare.events.v1.TipRequested
+	(*PurchaseRequested)(nil),             // 3: fanfare.events.v1.PurchaseRequested
+	(*PurchaseCompleted)(nil),             // 4: fanfare.events.v1.PurchaseCompleted
+	(*PurchaseFailed)(nil),                // 5: fanfare.events.v1.PurchaseFailed
+	(*TipSettled)(nil),                    // 6: fanfare.events.v1.TipSettled
+	(*TipFailed)(nil),                     // 7: fanfare.events.v1.TipFailed
+	(*AutoTipSkipped)(nil),                // 8: fanfare.events.v1.AutoTipSkipped
+	(*ThumbsUpAmountSet)(nil),             // 9: fanfare.events.v1.ThumbsUpAmountSet
+	(*AutoTipSet)(nil),                    // 10: fanfare.events.v1.AutoTipSet
+	(*AutoTipCleared)(nil),                // 11: fanfare.events.v1.AutoTipCleared
+	(*TrueFanAmountSet)(nil),              // 12: fanfare.events.v1.TrueFanAmountSet
+	(*SubscriptionStarted)(nil),           // 13: fanfare.events.v1.SubscriptionStarted
+	(*SubscriptionChargeRequested)(nil),   // 14: fanfare.events.v1.SubscriptionChargeRequested
+	(*SubscriptionCharged)(nil),           // 15: fanfare.events.v1.SubscriptionCharged
+	(*SubscriptionChargeFailed)(nil),      // 16: fanfare.events.v1.SubscriptionChargeFailed
+	(*SubscriptionLapsed)(nil),            // 17: fanfare.events.v1.SubscriptionLapsed
+	(*SubscriptionCancelled)(nil),         // 18: fanfare.events.v1.SubscriptionCancelled
+	(*SubscriptionEnded)(nil),             // 19: fanfare.events.v1.SubscriptionEnded
+	(*Money)(nil),                         // 20: fanfare.events.v1.Money
+	(LedgerTransactionRejected_Reason)(0), // 21: fanfare.events.v1.LedgerTransactionRejected.Reason
+	(*timestamppb.Timestamp)(nil),         // 22: google.protobuf.Timestamp
 }
 var file_fanfare_events_v1_tipping_proto_depIdxs = []int32{
-	6, // 0: fanfare.events.v1.TipRequested.amount:type_name -> fanfare.events.v1.Money
-	0, // 1: fanfare.events.v1.TipRequested.source:type_name -> fanfare.events.v1.TipRequested.Source
-	6, // 2: fanfare.events.v1.PurchaseRequested.price:type_name -> fanfare.events.v1.Money
-	6, // 3: fanfare.events.v1.PurchaseCompleted.price:type_name -> fanfare.events.v1.Money
-	1, // 4: fanfare.events.v1.PurchaseFailed.reason:type_name -> fanfare.events.v1.PurchaseFailed.Reason
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	20, // 0: fanfare.events.v1.TipRequested.amount:type_name -> fanfare.events.v1.Money
+	0,  // 1: fanfare.events.v1.TipRequested.source:type_name -> fanfare.events.v1.TipRequested.Source
+	20, // 2: fanfare.events.v1.PurchaseRequested.price:type_name -> fanfare.events.v1.Money
+	20, // 3: fanfare.events.v1.PurchaseCompleted.price:type_name -> fanfare.events.v1.Money
+	1,  // 4: fanfare.events.v1.PurchaseFailed.reason:type_name -> fanfare.events.v1.PurchaseFailed.Reason
+	20, // 5: fanfare.events.v1.TipSettled.amount:type_name -> fanfare.events.v1.Money
+	0,  // 6: fanfare.events.v1.TipSettled.source:type_name -> fanfare.events.v1.TipRequested.Source
+	20, // 7: fanfare.events.v1.TipFailed.amount:type_name -> fanfare.events.v1.Money
+	0,  // 8: fanfare.events.v1.TipFailed.source:type_name -> fanfare.events.v1.TipRequested.Source
+	21, // 9: fanfare.events.v1.TipFailed.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	20, // 10: fanfare.events.v1.AutoTipSkipped.amount:type_name -> fanfare.events.v1.Money
+	20, // 11: fanfare.events.v1.AutoTipSkipped.monthly_budget:type_name -> fanfare.events.v1.Money
+	20, // 12: fanfare.events.v1.AutoTipSkipped.spent:type_name -> fanfare.events.v1.Money
+	20, // 13: fanfare.events.v1.ThumbsUpAmountSet.amount:type_name -> fanfare.events.v1.Money
+	20, // 14: fanfare.events.v1.AutoTipSet.monthly_budget:type_name -> fanfare.events.v1.Money
+	20, // 15: fanfare.events.v1.TrueFanAmountSet.monthly:type_name -> fanfare.events.v1.Money
+	20, // 16: fanfare.events.v1.SubscriptionStarted.monthly:type_name -> fanfare.events.v1.Money
+	22, // 17: fanfare.events.v1.SubscriptionStarted.started_at:type_name -> google.protobuf.Timestamp
+	20, // 18: fanfare.events.v1.SubscriptionChargeRequested.amount:type_name -> fanfare.events.v1.Money
+	22, // 19: fanfare.events.v1.SubscriptionChargeRequested.period_start:type_name -> google.protobuf.Timestamp
+	22, // 20: fanfare.events.v1.SubscriptionCharged.paid_until:type_name -> google.protobuf.Timestamp
+	21, // 21: fanfare.events.v1.SubscriptionChargeFailed.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	22, // 22: fanfare.events.v1.SubscriptionChargeFailed.next_attempt_at:type_name -> google.protobuf.Timestamp
+	22, // 23: fanfare.events.v1.SubscriptionCancelled.effective_at:type_name -> google.protobuf.Timestamp
+	22, // 24: fanfare.events.v1.SubscriptionEnded.ended_at:type_name -> google.protobuf.Timestamp
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_tipping_proto_init() }
@@ -571,6 +1673,7 @@ func file_fanfare_events_v1_tipping_proto_init() {
 	if File_fanfare_events_v1_tipping_proto != nil {
 		return
 	}
+	file_fanfare_events_v1_accounts_proto_init()
 	file_fanfare_events_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -578,7 +1681,7 @@ func file_fanfare_events_v1_tipping_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_tipping_proto_rawDesc), len(file_fanfare_events_v1_tipping_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/fanfare/fanfare/events"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/songs/songview"
+	"github.com/fanfare/fanfare/services/tipping/domain"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+)
+
+// OnPlayCounted auto-tips a counted play when its listener opted in and
+// played the song more than AutoTipAfterPlays times; the budget month is
+// the month the play was counted in, so a redelivery decides the same.
+func (a *App) OnPlayCounted(ctx context.Context, cause events.Envelope, e *eventsv1.PlayCounted) error {
+	if e.ListenerPlayNumber <= uint64(a.Rules.AutoTipAfterPlays) {
+		return nil
+	}
+	f, _, err := a.Fans.Load(ctx, e.ListenerId)
+	if err != nil {
+		return err
+	}
+	if !f.AutoTipOn {
+		return nil // most listeners: no write at all
+	}
+	song, err := a.Songs.Wait(ctx, e.SongId, a.SongWait)
+	if err != nil {
+		return fmt.Errorf("tipping: auto-tip for play %s: %w", e.PlayId, err)
+	}
+	parts, err := songview.Payments(song.Splits, domain.USD.Code, a.Rules.AutoTipAmount)
+	if err == nil {
+		var postings []*eventsv1.Posting
+		if postings, err = domain.Payments(e.ListenerId, e.SongId, parts); err == nil {
+			id := uuid.NewSHA1(tipIDs, []byte("auto/"+e.PlayId)).String()
+			return a.Fans.React(ctx, e.ListenerId, AutoTipConsumer, cause, func(f *domain.Fan) error {
+				return f.AutoTip(e, domain.Month(cause.OccurredAt), a.Rules, postings, id)
+			})
+		}
+	}
+	// A song that pays only this listener has no one to tip: not a failure to retry.
+	slog.Info("no auto-tip", "play", e.PlayId, "listener", e.ListenerId, "reason", err)
+	return nil
+}
+
+// OnLedgerBatch records the ledger's answers to the service's requests:
+// tips on their fans' streams, charges on the subscriptions stream.
+func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *eventsv1.BookBatchAppended) error {
+	if e.Asset != domain.USD.Code {
+		return nil
+	}
+	byFan := map[string][]*eventsv1.BookBatchAppended_Decision{}
+	var fans []string
+	var charges []*eventsv1.BookBatchAppended_Decision
+	for _, en := range e.Entries {
+		d := en.GetDecision()
+		switch d.GetRequest().GetRequestedBy() {
+		case domain.RequestedBy:
+			fan := payer(d.Request)
+			if fan == "" {
+				slog.Warn("a tip's ledger answer names no payer; the tip stays pending", "transaction", d.Request.TransactionId)
+				continue
+			}
+			if byFan[fan] == nil {
+				fans = append(fans, fan)
+			}
+			byFan[fan] = append(byFan[fan], d)
+		case domain.SubscriptionsRequestedBy:
+			charges = append(charges, d)
+		}
+	}
+	for _, fan := range fans {
+		// One reaction per fan stream; the consumer name tells the streams'
+		// event ids apart, as they share the batch as their cause.
+		err := a.Fans.React(ctx, fan, TipOutcomeConsumer+"/"+fan, cause, func(f *domain.Fan) error {
+			for _, d := range byFan[fan] {
+				if err := f.Decide(d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range byFan[fan] {
+			a.waits.notify(d.Request.TransactionId)
+		}
+	}
+	if len(charges) == 0 {
+		return nil
+	}
+	var subs []string
+	err := a.Subs.Do(ctx, func(s *domain.Subscriptions) ([]proto.Message, error) {
+		subs = subs[:0]
+		var evs []proto.Message
+		for _, d := range charges {
+			if id, ok := s.Pending[d.Request.TransactionId]; ok {
+				subs = append(subs, id)
+			}
+			more, err := s.Decide(d, a.Now())
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, more...)
+		}
+		return evs, nil
+	})
+	for _, id := range subs {
+		a.waits.notify(id)
+	}
+	return err
+}
+
+// payer is the identity whose wallet a tip debits.
+func payer(r *eventsv1.LedgerTransactionRequested) string {
+	for _, p := range r.GetPostings() {
+		if id, err := accounts.ParseAccountID(p.Debit); err == nil && id.Kind == accounts.AccountWallet {
+			return id.Owner
+		}
+	}
+	return ""
+}
