@@ -22,12 +22,14 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	referralsaga "github.com/fanfare/fanfare/sagas/referral"
 	"github.com/fanfare/fanfare/sagas/royalty"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/chains"
 	"github.com/fanfare/fanfare/services/plays"
 	"github.com/fanfare/fanfare/services/reports"
 	"github.com/fanfare/fanfare/services/songs"
+	"github.com/fanfare/fanfare/services/tipping"
 )
 
 // readiness is one part's answer to "can you serve?".
@@ -280,9 +282,18 @@ func devServices(ctx context.Context, dataDir string, store *eventstore.Store, e
 	if err != nil {
 		return nil, err
 	}
+	tip, err := tipping.New(ctx, tipping.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
+	if err != nil {
+		return nil, err
+	}
+	ref, err := referralsaga.New(referralsaga.Config{Store: store, Brokers: brokers})
+	if err != nil {
+		return nil, err
+	}
 	rep, err := reports.New(ctx, reports.Config{Store: store, EventStoreURL: esURL, Brokers: brokers, IdentityKey: idKey})
 	if err != nil {
 		return nil, err
 	}
-	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy}, {"reports", rep}}, nil
+	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy},
+		{"tipping", tip}, {"referral saga", ref}, {"reports", rep}}, nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
 	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
+	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
 	"io"
 	"net"
 	"net/http"
@@ -234,7 +236,8 @@ func TestBenchPrintsJSONLastLine(t *testing.T) {
 
 // serviceKeys calls the songs and chains APIs of a running dev process with
 // an identity signed by the data directory's key, checks each answers with
-// the key kept in the data directory, and returns the registrar's.
+// the key kept in the data directory (and that the tipping service answers
+// with the default settings), and returns the registrar's.
 func serviceKeys(t *testing.T, dir, httpAddr string) ed25519.PublicKey {
 	t.Helper()
 	idKey, err := identity.LoadOrCreateKey(filepath.Join(dir, "identity.key"))
@@ -259,6 +262,10 @@ func serviceKeys(t *testing.T, dir, httpAddr string) ed25519.PublicKey {
 	chKey, err := identity.LoadOrCreateKey(filepath.Join(dir, "chains.key"))
 	if err != nil || !chKey.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(ch.Msg.SigningKey)) {
 		t.Fatalf("the chains service does not sign with <data-dir>/chains.key (%v)", err)
+	}
+	tips, err := tippingv1connect.NewTippingServiceClient(http.DefaultClient, "http://"+httpAddr, as).GetTipSettings(ctx, connect.NewRequest(&tippingv1.GetTipSettingsRequest{}))
+	if err != nil || tips.Msg.Settings.ThumbsUpAmount != "0.50" || tips.Msg.Settings.AutoTipMonthlyBudget != "5.00" {
+		t.Fatalf("tipping service through fanfare dev: %v %v", tips, err)
 	}
 	return ed25519.PublicKey(reg.Msg.SigningKey)
 }

@@ -67,19 +67,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Saga.W.Run(ctx) })
-	ready := make(chan struct{})
-	kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{
+	kafka.FollowThenRunGroups(ctx, g, s.cfg.Brokers, s.cfg.Subscriber, map[string]func(context.Context, proto.Message) error{
 		songsTopic:    s.Saga.Songs.OnEvent,
 		accountsTopic: s.Saga.OnLedgerEvent,
-	}, func() { close(ready) })
-	g.Go(func() error {
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return nil
-		}
-		return kafka.RunGroups(ctx, s.cfg.Brokers, s.cfg.Subscriber,
-			kafka.HandlerGroup{Name: PlaysGroup, Handlers: []cqrs.GroupEventHandler{kafka.Reaction(s.Saga.OnPlayCounted)}})
-	})
+	}, nil, kafka.HandlerGroup{Name: PlaysGroup, Handlers: []cqrs.GroupEventHandler{kafka.Reaction(s.Saga.OnPlayCounted)}})
 	return g.Wait()
 }

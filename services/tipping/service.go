@@ -106,15 +106,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.App.Songs.CaughtUp()
 		return g.Wait()
 	}
-	kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{songsTopic: s.App.Songs.OnEvent},
-		s.App.Songs.CaughtUp)
-	g.Go(func() error {
-		select {
-		case <-s.App.Songs.Ready():
-		case <-ctx.Done():
-			return nil
-		}
-		return kafka.RunGroups(ctx, s.cfg.Brokers, s.cfg.Subscriber, ports.Groups(s.App)...)
-	})
+	kafka.FollowThenRunGroups(ctx, g, s.cfg.Brokers, s.cfg.Subscriber, map[string]func(context.Context, proto.Message) error{songsTopic: s.App.Songs.OnEvent},
+		s.App.Songs.CaughtUp, ports.Groups(s.App)...)
 	return g.Wait()
 }

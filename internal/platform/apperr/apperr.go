@@ -46,6 +46,12 @@ func New(kind, format string, args ...any) error {
 // Wrap gives err a kind.
 func Wrap(kind string, err error) error { return &kindError{kind: kind, err: err} }
 
+// Of returns an error of the kind that wraps a package's sentinel with
+// detail ("<sentinel>: <detail>"), so callers test it with errors.Is.
+func Of(kind string, sentinel error, format string, args ...any) error {
+	return Wrap(kind, fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...)))
+}
+
 var codes = map[string]connect.Code{
 	InvalidInput:     connect.CodeInvalidArgument,
 	NotFound:         connect.CodeNotFound,

@@ -143,6 +143,28 @@ func FollowAll(ctx context.Context, g *errgroup.Group, brokers []string, topics 
 	}
 }
 
+// FollowThenRunGroups runs, in g, FollowAll of the read-model topics and,
+// once all of them caught up (so no handler decides on a half-built
+// model), the handler groups; caughtUp (may be nil) is called first.
+func FollowThenRunGroups(ctx context.Context, g *errgroup.Group, brokers []string, sub SubscriberConfig,
+	topics map[string]func(context.Context, proto.Message) error, caughtUp func(), groups ...HandlerGroup) {
+	ready := make(chan struct{})
+	FollowAll(ctx, g, brokers, topics, func() {
+		if caughtUp != nil {
+			caughtUp()
+		}
+		close(ready)
+	})
+	g.Go(func() error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+		return RunGroups(ctx, brokers, sub, groups...)
+	})
+}
+
 // backlog is the end offset of each partition of topic that holds
 // messages now.
 func backlog(ctx context.Context, brokers []string, topic string) (map[int32]int64, error) {

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
@@ -161,22 +160,8 @@ func (r Rules) Proto() *eventsv1.RewardRules {
 	}
 }
 
-// Error is a domain error with a kind the ports map to a Connect code
-// (internal/platform/apperr); it wraps exactly one sentinel.
-type Error struct {
-	kind string
-	err  error
-}
-
-func (e *Error) Error() string { return e.err.Error() }
-
-// Unwrap returns the wrapped sentinel chain.
-func (e *Error) Unwrap() error { return e.err }
-
-// KindName is the error's kind: an apperr kind such as "invalid_input".
-func (e *Error) KindName() string { return e.kind }
-
-// Sentinels; errors returned by this package wrap exactly one of them.
+// Sentinels; errors returned by this package wrap exactly one of them
+// (apperr.Of, with its kind).
 var (
 	// ErrInvalidRules: reward rules out of range. invalid_input.
 	ErrInvalidRules = errors.New("royalty: invalid reward rules")
@@ -187,9 +172,9 @@ var (
 )
 
 func invalidRules(format string, args ...any) error {
-	return &Error{kind: apperr.InvalidInput, err: fmt.Errorf("%w: %s", ErrInvalidRules, fmt.Sprintf(format, args...))}
+	return apperr.Of(apperr.InvalidInput, ErrInvalidRules, format, args...)
 }
 
 func invalidPlay(format string, args ...any) error {
-	return &Error{kind: apperr.InvalidInput, err: fmt.Errorf("%w: %s", ErrInvalidPlay, fmt.Sprintf(format, args...))}
+	return apperr.Of(apperr.InvalidInput, ErrInvalidPlay, format, args...)
 }

@@ -2,16 +2,13 @@ package domain
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 )
 
 // kinded wraps a sentinel with detail and the kind the ports map to a
 // Connect code.
-func kinded(kind string, sentinel error, format string, args ...any) error {
-	return apperr.Wrap(kind, fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...)))
-}
+var kinded = apperr.Of
 
 // Sentinels; errors returned by this package wrap exactly one of them.
 var (
