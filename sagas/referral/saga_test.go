@@ -17,6 +17,7 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/referral"
 	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/accounts/accountstest"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	accdomain "github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/google/uuid"
@@ -62,14 +63,7 @@ func TestPurchasesThroughTheLedger(t *testing.T) {
 	}
 	fund := func(id string, units int64) {
 		t.Helper()
-		if _, err := book.Open(ctx, wallet(id)); err != nil {
-			t.Fatal(err)
-		}
-		out, err := book.Apply(ctx, accdomain.Request{ID: "fund-" + id, Asset: "USD", Kind: accdomain.KindDeposit,
-			Postings: []accdomain.Posting{{Debit: bank, Credit: wallet(id), Amount: units}}})
-		if err != nil || !out.Committed() {
-			t.Fatalf("funding %s: %+v %v", id, out, err)
-		}
+		accountstest.Fund(t, book, wallet(id), "fund-"+id, units)
 		want[wallet(id)] += units
 		want[bank] -= units
 	}
@@ -237,25 +231,16 @@ func TestPurchasesThroughTheLedger(t *testing.T) {
 // zero.
 func checkBalances(t *testing.T, book *adapters.BookWriter, want map[string]int64) {
 	t.Helper()
-	var sum int64
-	seen := map[string]bool{}
-	book.Read(func(b *accdomain.Book) error {
-		for _, a := range b.Accounts() {
-			sum += a.Total
-			seen[a.ID] = true
-			if a.Total != want[a.ID] {
-				t.Errorf("%s holds %d, want %d", a.ID, a.Total, want[a.ID])
-			}
-		}
-		return nil
-	})
-	for _, id := range slices.Sorted(maps.Keys(want)) {
-		if !seen[id] {
-			t.Errorf("%s is not in the book", id)
+	got := accountstest.Balances(t, book)
+	for _, id := range slices.Sorted(maps.Keys(got)) {
+		if got[id] != want[id] {
+			t.Errorf("%s holds %d, want %d", id, got[id], want[id])
 		}
 	}
-	if sum != 0 {
-		t.Errorf("USD balances sum to %d, not 0", sum)
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if _, ok := got[id]; !ok {
+			t.Errorf("%s is not in the book", id)
+		}
 	}
 	if t.Failed() {
 		t.FailNow()
