@@ -38,8 +38,9 @@ import (
 // extend offline and resolves it, the tipping service takes the purchase,
 // the referral saga pays it in one ledger transaction, and the registrar
 // reveals the location sealed to the purchaser. Every balance is checked
-// to the cent; a repeated request pays once, and a purchase that cannot
-// be paid (funds, a tampered token) moves nothing.
+// to the cent; a repeated request pays once, a token with a loop and the
+// purchaser in it pays each distributor once and never the purchaser, and
+// a purchase that cannot be paid (funds, a tampered token) moves nothing.
 func TestPurchaseThroughAFourHopChain(t *testing.T) {
 	h := newHarness(t)
 	h.start()
@@ -84,6 +85,7 @@ func TestPurchaseThroughAFourHopChain(t *testing.T) {
 	}
 	accountstest.Fund(t, h.usd, accdomain.WalletID("lena", "USD"), "dep-lena", 1000)
 	accountstest.Fund(t, h.usd, accdomain.WalletID("max", "USD"), "dep-max", 100)
+	accountstest.Fund(t, h.usd, accdomain.WalletID("zoe", "USD"), "dep-zoe", 1000)
 
 	registerSong := func(reqID string, price string, policy *songsv1.DistributorPolicy) string {
 		t.Helper()
@@ -104,7 +106,7 @@ func TestPurchaseThroughAFourHopChain(t *testing.T) {
 
 	// d1 gets the root; d2, d3 and d4 each extend the token offline.
 	keys := map[string]ed25519.PrivateKey{}
-	for _, d := range []string{"d1", "d2", "d3", "d4"} {
+	for _, d := range []string{"d1", "d2", "d3", "d4", "zoe"} {
 		_, keys[d], _ = ed25519.GenerateKey(nil)
 		if _, err := chainsAs(d).RegisterDistributorKey(h.ctx, connect.NewRequest(&chainsv1.RegisterDistributorKeyRequest{PublicKey: keys[d].Public().(ed25519.PublicKey)})); err != nil {
 			t.Fatal(err)
@@ -155,7 +157,8 @@ func TestPurchaseThroughAFourHopChain(t *testing.T) {
 	// Fees on top of 1.99 for the hops nearest first (d4, d3, d2, d1):
 	// 10%, 5%, 2.5%, 1% = 19.9, 9.95, 4.975, 1.99 → largest remainder
 	// 20, 10, 5, 2. The payees share 1.99: 66.33.., 66.33.., 66.33.. → 66, 66, 67.
-	want := map[string]int64{"lena": 1000 - 199 - 37, "ava": 1 + 66, "pb": 1 + 66, "pc": 1 + 67, "d4": 1 + 20, "d3": 1 + 10, "d2": 1 + 5, "d1": 1 + 2, "max": 100}
+	want := map[string]int64{"lena": 1000 - 199 - 37, "ava": 1 + 66, "pb": 1 + 66, "pc": 1 + 67, "d4": 1 + 20, "d3": 1 + 10, "d2": 1 + 5, "d1": 1 + 2,
+		"max": 100, "zoe": 1000}
 	h.wantBalances(want)
 
 	// The same request again: the same purchase, nothing paid twice.
@@ -203,6 +206,24 @@ func TestPurchaseThroughAFourHopChain(t *testing.T) {
 	if err != nil || tp.Status != tippingv1.Status_STATUS_FAILED || tp.FailureReason != "invalid_referral" {
 		t.Fatalf("tampered token: %v %v", tp, err)
 	}
+	h.wantBalances(want)
+
+	// A token that loops (d1 d2 d3 d2 d4, root first) and passes through
+	// the purchaser (zoe, then d3): the chain is d4 d2 d1, each paid once,
+	// zoe never. Fees 10%, 5%, 2.5% of 1.99 = 19.9, 9.95, 4.975 → 20, 10, 5.
+	loop, _ := chainsdomain.ParseTokenText(root.Msg.Token)
+	for _, d := range []string{"d2", "d3", "d2", "d4", "zoe", "d3"} {
+		if loop, err = chainsdomain.Extend(loop, song, d, keys[d], chainsdomain.PublicKeys{Box: box}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zp, err := buy(h.as("zoe"), "zoe-1", song, chainsdomain.EncodeToken(loop))
+	if err != nil || zp.Status != tippingv1.Status_STATUS_COMPLETED {
+		t.Fatalf("looping token: %v %v", zp, err)
+	}
+	want["zoe"] -= 199 + 35
+	want["ava"], want["pb"], want["pc"] = want["ava"]+66, want["pb"]+66, want["pc"]+67
+	want["d4"], want["d2"], want["d1"] = want["d4"]+20, want["d2"]+10, want["d1"]+5
 	h.wantBalances(want)
 
 	// Refused at the door, nothing recorded: not for sale, a price the
