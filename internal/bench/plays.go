@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -46,17 +45,11 @@ func playsScenario(ctx context.Context, o Options) (*Result, error) {
 	}
 	svcDone := make(chan error, 1)
 	go func() { svcDone <- svc.Run(ctx) }()
-	mux := http.NewServeMux()
-	path, h := svc.Handler()
-	mux.Handle(path, h)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stopServing, err := serve(svc.Handler())
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(lis)
-	defer hs.Close()
-	url := "http://" + lis.Addr().String()
+	defer stopServing()
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	// Players feed their sessions through their serving node.
 	client := playsv1connect.NewPlaysServiceClient(httpc, url, connect.WithInterceptors(identity.CallAs(key, identity.Identity{ID: "node-1", Roles: []string{identity.RoleNode}})))

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"os"
 
 	"github.com/fanfare/fanfare/deploy/eventstored"
@@ -74,4 +76,18 @@ func (st *stack) Close() {
 		st.srv.Close()
 	}
 	os.RemoveAll(st.dir)
+}
+
+// serve serves a Connect handler on a free local port and returns its URL
+// and how to stop it.
+func serve(path string, h http.Handler) (string, func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(lis)
+	return "http://" + lis.Addr().String(), func() { hs.Close() }, nil
 }

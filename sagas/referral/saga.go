@@ -17,6 +17,7 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/referral/domain"
 	"github.com/fanfare/fanfare/services/songs/songview"
+	"golang.org/x/sync/errgroup"
 )
 
 // RequestedBy names the saga on its ledger requests.
@@ -76,27 +77,32 @@ func (s *Saga) OnChainRejected(ctx context.Context, cause events.Envelope, e *ev
 }
 
 // OnBookBatch records the USD book's decisions on the saga's requests. One
-// batch may decide several purchases: each is a reaction of its own, under
-// a consumer name per purchase, so a redelivered batch appends nothing and
-// a purchase that is settled or unknown is left alone.
+// batch may decide many purchases: each is a reaction of its own, on its
+// own stream, under a consumer name per purchase (so a redelivered batch
+// appends nothing and a purchase that is settled or unknown is left
+// alone), and they run side by side: the book's batches all come through
+// one partition, so recording them one by one would queue every purchase.
 func (s *Saga) OnBookBatch(ctx context.Context, cause events.Envelope, e *eventsv1.BookBatchAppended) error {
 	if e.Asset != domain.USD {
 		return nil
 	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchWorkers)
 	for _, en := range e.Entries {
 		d := en.GetDecision()
 		id := d.GetRequest().GetTransactionId()
 		if d == nil || d.Request.GetRequestedBy() != RequestedBy || id == "" {
 			continue
 		}
-		if err := s.Purchases.React(ctx, id, LedgerGroup+"/"+id, cause, func(r *domain.Referral) error {
-			return r.Decide(d)
-		}); err != nil {
-			return err
-		}
+		g.Go(func() error {
+			return s.Purchases.React(ctx, id, LedgerGroup+"/"+id, cause, func(r *domain.Referral) error { return r.Decide(d) })
+		})
 	}
-	return nil
+	return g.Wait()
 }
+
+// batchWorkers bounds the reactions to one book batch that run at once.
+const batchWorkers = 16
 
 // react runs fn as a reaction on purchase id with the catalog's songs.
 // Planning takes the song as the catalog has it at that moment; when the

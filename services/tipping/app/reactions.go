@@ -11,6 +11,7 @@ import (
 	"github.com/fanfare/fanfare/services/songs/songview"
 	"github.com/fanfare/fanfare/services/tipping/domain"
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -73,23 +74,33 @@ func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *event
 			charges = append(charges, d)
 		}
 	}
+	// Fans' streams are independent: their reactions run side by side (the
+	// book's batches all come through one partition).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchWorkers)
 	for _, fan := range fans {
 		// One reaction per fan stream; the consumer name tells the streams'
 		// event ids apart, as they share the batch as their cause.
-		err := a.Fans.React(ctx, fan, TipOutcomeConsumer+"/"+fan, cause, func(f *domain.Fan) error {
-			for _, d := range byFan[fan] {
-				if err := f.Decide(d); err != nil {
-					return err
+		g.Go(func() error {
+			err := a.Fans.React(gctx, fan, TipOutcomeConsumer+"/"+fan, cause, func(f *domain.Fan) error {
+				for _, d := range byFan[fan] {
+					if err := f.Decide(d); err != nil {
+						return err
+					}
 				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, d := range byFan[fan] {
+				a.waits.notify(d.Request.TransactionId)
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, d := range byFan[fan] {
-			a.waits.notify(d.Request.TransactionId)
-		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if len(charges) == 0 {
 		return nil
@@ -115,6 +126,9 @@ func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *event
 	}
 	return err
 }
+
+// batchWorkers bounds the reactions to one book batch that run at once.
+const batchWorkers = 16
 
 // payer is the identity whose wallet a tip debits.
 func payer(r *eventsv1.LedgerTransactionRequested) string {
