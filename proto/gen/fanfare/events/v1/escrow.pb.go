@@ -25,6 +25,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EscrowAction is what a moderator council does with an artist's discovery
+// escrow.
+type EscrowAction int32
+
+const (
+	EscrowAction_ESCROW_ACTION_UNSPECIFIED EscrowAction = 0
+	// Pay the amount to the artist.
+	EscrowAction_ESCROW_ACTION_RELEASE EscrowAction = 1
+	// Burn the amount (forfeited tokens leave the supply).
+	EscrowAction_ESCROW_ACTION_FORFEIT EscrowAction = 2
+)
+
+// Enum value maps for EscrowAction.
+var (
+	EscrowAction_name = map[int32]string{
+		0: "ESCROW_ACTION_UNSPECIFIED",
+		1: "ESCROW_ACTION_RELEASE",
+		2: "ESCROW_ACTION_FORFEIT",
+	}
+	EscrowAction_value = map[string]int32{
+		"ESCROW_ACTION_UNSPECIFIED": 0,
+		"ESCROW_ACTION_RELEASE":     1,
+		"ESCROW_ACTION_FORFEIT":     2,
+	}
+)
+
+func (x EscrowAction) Enum() *EscrowAction {
+	p := new(EscrowAction)
+	*p = x
+	return p
+}
+
+func (x EscrowAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EscrowAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_fanfare_events_v1_escrow_proto_enumTypes[0].Descriptor()
+}
+
+func (EscrowAction) Type() protoreflect.EnumType {
+	return &file_fanfare_events_v1_escrow_proto_enumTypes[0]
+}
+
+func (x EscrowAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EscrowAction.Descriptor instead.
+func (EscrowAction) EnumDescriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{0}
+}
+
 // CampaignOpened: an artist opened a crowdfund ("pay for your shard").
 type CampaignOpened struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -404,11 +457,403 @@ func (x *CampaignFailed) GetPledges() uint32 {
 	return 0
 }
 
+// EscrowActionProposed: a council moderator proposed releasing or
+// forfeiting an amount of an artist's discovery escrow; the proposer's
+// approval counts.
+type EscrowActionProposed struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ProposalId string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	ArtistId   string                 `protobuf:"bytes,2,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Action     EscrowAction           `protobuf:"varint,3,opt,name=action,proto3,enum=fanfare.events.v1.EscrowAction" json:"action,omitempty"`
+	// FAN.
+	Amount     *Money `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	ProposedBy string `protobuf:"bytes,5,opt,name=proposed_by,json=proposedBy,proto3" json:"proposed_by,omitempty"`
+	// Approvals the action needs: the council quorum in force (default 2).
+	Quorum        uint32 `protobuf:"varint,6,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscrowActionProposed) Reset() {
+	*x = EscrowActionProposed{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscrowActionProposed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscrowActionProposed) ProtoMessage() {}
+
+func (x *EscrowActionProposed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscrowActionProposed.ProtoReflect.Descriptor instead.
+func (*EscrowActionProposed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *EscrowActionProposed) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *EscrowActionProposed) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *EscrowActionProposed) GetAction() EscrowAction {
+	if x != nil {
+		return x.Action
+	}
+	return EscrowAction_ESCROW_ACTION_UNSPECIFIED
+}
+
+func (x *EscrowActionProposed) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *EscrowActionProposed) GetProposedBy() string {
+	if x != nil {
+		return x.ProposedBy
+	}
+	return ""
+}
+
+func (x *EscrowActionProposed) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *EscrowActionProposed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// EscrowActionApproved: another moderator approved a proposal.
+type EscrowActionApproved struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ProposalId  string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	ArtistId    string                 `protobuf:"bytes,2,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	ModeratorId string                 `protobuf:"bytes,3,opt,name=moderator_id,json=moderatorId,proto3" json:"moderator_id,omitempty"`
+	// Approvals so far, the proposer's included.
+	Approvals     uint32 `protobuf:"varint,4,opt,name=approvals,proto3" json:"approvals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscrowActionApproved) Reset() {
+	*x = EscrowActionApproved{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscrowActionApproved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscrowActionApproved) ProtoMessage() {}
+
+func (x *EscrowActionApproved) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscrowActionApproved.ProtoReflect.Descriptor instead.
+func (*EscrowActionApproved) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EscrowActionApproved) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *EscrowActionApproved) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *EscrowActionApproved) GetModeratorId() string {
+	if x != nil {
+		return x.ModeratorId
+	}
+	return ""
+}
+
+func (x *EscrowActionApproved) GetApprovals() uint32 {
+	if x != nil {
+		return x.Approvals
+	}
+	return 0
+}
+
+// EscrowActionAuthorized: a proposal reached its quorum; its ledger request
+// (escrow → artist, or escrow → burn) is appended with it.
+type EscrowActionAuthorized struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProposalId    string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	ArtistId      string                 `protobuf:"bytes,2,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Action        EscrowAction           `protobuf:"varint,3,opt,name=action,proto3,enum=fanfare.events.v1.EscrowAction" json:"action,omitempty"`
+	Amount        *Money                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	TransactionId string                 `protobuf:"bytes,5,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscrowActionAuthorized) Reset() {
+	*x = EscrowActionAuthorized{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscrowActionAuthorized) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscrowActionAuthorized) ProtoMessage() {}
+
+func (x *EscrowActionAuthorized) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscrowActionAuthorized.ProtoReflect.Descriptor instead.
+func (*EscrowActionAuthorized) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EscrowActionAuthorized) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *EscrowActionAuthorized) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *EscrowActionAuthorized) GetAction() EscrowAction {
+	if x != nil {
+		return x.Action
+	}
+	return EscrowAction_ESCROW_ACTION_UNSPECIFIED
+}
+
+func (x *EscrowActionAuthorized) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *EscrowActionAuthorized) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+// EscrowActionSettled: the ledger committed an authorized action.
+type EscrowActionSettled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProposalId    string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	ArtistId      string                 `protobuf:"bytes,2,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Action        EscrowAction           `protobuf:"varint,3,opt,name=action,proto3,enum=fanfare.events.v1.EscrowAction" json:"action,omitempty"`
+	Amount        *Money                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscrowActionSettled) Reset() {
+	*x = EscrowActionSettled{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscrowActionSettled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscrowActionSettled) ProtoMessage() {}
+
+func (x *EscrowActionSettled) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscrowActionSettled.ProtoReflect.Descriptor instead.
+func (*EscrowActionSettled) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EscrowActionSettled) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *EscrowActionSettled) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *EscrowActionSettled) GetAction() EscrowAction {
+	if x != nil {
+		return x.Action
+	}
+	return EscrowAction_ESCROW_ACTION_UNSPECIFIED
+}
+
+func (x *EscrowActionSettled) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *EscrowActionSettled) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// EscrowActionFailed: the ledger rejected an authorized action; nothing
+// moved.
+type EscrowActionFailed struct {
+	state         protoimpl.MessageState           `protogen:"open.v1"`
+	ProposalId    string                           `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	ArtistId      string                           `protobuf:"bytes,2,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Reason        LedgerTransactionRejected_Reason `protobuf:"varint,3,opt,name=reason,proto3,enum=fanfare.events.v1.LedgerTransactionRejected_Reason" json:"reason,omitempty"`
+	Detail        string                           `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscrowActionFailed) Reset() {
+	*x = EscrowActionFailed{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscrowActionFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscrowActionFailed) ProtoMessage() {}
+
+func (x *EscrowActionFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscrowActionFailed.ProtoReflect.Descriptor instead.
+func (*EscrowActionFailed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EscrowActionFailed) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *EscrowActionFailed) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *EscrowActionFailed) GetReason() LedgerTransactionRejected_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return LedgerTransactionRejected_REASON_UNSPECIFIED
+}
+
+func (x *EscrowActionFailed) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_fanfare_events_v1_escrow_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_escrow_proto_rawDesc = "" +
 	"\n" +
-	"\x1efanfare/events/v1/escrow.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n" +
+	"\x1efanfare/events/v1/escrow.proto\x12\x11fanfare.events.v1\x1a fanfare/events/v1/accounts.proto\x1a\x1efanfare/events/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n" +
 	"\x0eCampaignOpened\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x1b\n" +
@@ -441,7 +886,47 @@ const file_fanfare_events_v1_escrow_proto_rawDesc = "" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12.\n" +
 	"\x05total\x18\x02 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05total\x12\x18\n" +
-	"\apledges\x18\x03 \x01(\rR\apledgesBAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
+	"\apledges\x18\x03 \x01(\rR\apledges\"\x90\x02\n" +
+	"\x14EscrowActionProposed\x12\x1f\n" +
+	"\vproposal_id\x18\x01 \x01(\tR\n" +
+	"proposalId\x12\x1b\n" +
+	"\tartist_id\x18\x02 \x01(\tR\bartistId\x127\n" +
+	"\x06action\x18\x03 \x01(\x0e2\x1f.fanfare.events.v1.EscrowActionR\x06action\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12\x1f\n" +
+	"\vproposed_by\x18\x05 \x01(\tR\n" +
+	"proposedBy\x12\x16\n" +
+	"\x06quorum\x18\x06 \x01(\rR\x06quorum\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x95\x01\n" +
+	"\x14EscrowActionApproved\x12\x1f\n" +
+	"\vproposal_id\x18\x01 \x01(\tR\n" +
+	"proposalId\x12\x1b\n" +
+	"\tartist_id\x18\x02 \x01(\tR\bartistId\x12!\n" +
+	"\fmoderator_id\x18\x03 \x01(\tR\vmoderatorId\x12\x1c\n" +
+	"\tapprovals\x18\x04 \x01(\rR\tapprovals\"\xe8\x01\n" +
+	"\x16EscrowActionAuthorized\x12\x1f\n" +
+	"\vproposal_id\x18\x01 \x01(\tR\n" +
+	"proposalId\x12\x1b\n" +
+	"\tartist_id\x18\x02 \x01(\tR\bartistId\x127\n" +
+	"\x06action\x18\x03 \x01(\x0e2\x1f.fanfare.events.v1.EscrowActionR\x06action\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12%\n" +
+	"\x0etransaction_id\x18\x05 \x01(\tR\rtransactionId\"\xda\x01\n" +
+	"\x13EscrowActionSettled\x12\x1f\n" +
+	"\vproposal_id\x18\x01 \x01(\tR\n" +
+	"proposalId\x12\x1b\n" +
+	"\tartist_id\x18\x02 \x01(\tR\bartistId\x127\n" +
+	"\x06action\x18\x03 \x01(\x0e2\x1f.fanfare.events.v1.EscrowActionR\x06action\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x04R\bsequence\"\xb7\x01\n" +
+	"\x12EscrowActionFailed\x12\x1f\n" +
+	"\vproposal_id\x18\x01 \x01(\tR\n" +
+	"proposalId\x12\x1b\n" +
+	"\tartist_id\x18\x02 \x01(\tR\bartistId\x12K\n" +
+	"\x06reason\x18\x03 \x01(\x0e23.fanfare.events.v1.LedgerTransactionRejected.ReasonR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail*c\n" +
+	"\fEscrowAction\x12\x1d\n" +
+	"\x19ESCROW_ACTION_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15ESCROW_ACTION_RELEASE\x10\x01\x12\x19\n" +
+	"\x15ESCROW_ACTION_FORFEIT\x10\x02BAZ?github.com/fanfare/fanfare/proto/gen/fanfare/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_fanfare_events_v1_escrow_proto_rawDescOnce sync.Once
@@ -455,29 +940,44 @@ func file_fanfare_events_v1_escrow_proto_rawDescGZIP() []byte {
 	return file_fanfare_events_v1_escrow_proto_rawDescData
 }
 
-var file_fanfare_events_v1_escrow_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_fanfare_events_v1_escrow_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_fanfare_events_v1_escrow_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_fanfare_events_v1_escrow_proto_goTypes = []any{
-	(*CampaignOpened)(nil),        // 0: fanfare.events.v1.CampaignOpened
-	(*PledgePlaced)(nil),          // 1: fanfare.events.v1.PledgePlaced
-	(*PledgeCancelled)(nil),       // 2: fanfare.events.v1.PledgeCancelled
-	(*CampaignSucceeded)(nil),     // 3: fanfare.events.v1.CampaignSucceeded
-	(*CampaignFailed)(nil),        // 4: fanfare.events.v1.CampaignFailed
-	(*Money)(nil),                 // 5: fanfare.events.v1.Money
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Split)(nil),                 // 7: fanfare.events.v1.Split
+	(EscrowAction)(0),                     // 0: fanfare.events.v1.EscrowAction
+	(*CampaignOpened)(nil),                // 1: fanfare.events.v1.CampaignOpened
+	(*PledgePlaced)(nil),                  // 2: fanfare.events.v1.PledgePlaced
+	(*PledgeCancelled)(nil),               // 3: fanfare.events.v1.PledgeCancelled
+	(*CampaignSucceeded)(nil),             // 4: fanfare.events.v1.CampaignSucceeded
+	(*CampaignFailed)(nil),                // 5: fanfare.events.v1.CampaignFailed
+	(*EscrowActionProposed)(nil),          // 6: fanfare.events.v1.EscrowActionProposed
+	(*EscrowActionApproved)(nil),          // 7: fanfare.events.v1.EscrowActionApproved
+	(*EscrowActionAuthorized)(nil),        // 8: fanfare.events.v1.EscrowActionAuthorized
+	(*EscrowActionSettled)(nil),           // 9: fanfare.events.v1.EscrowActionSettled
+	(*EscrowActionFailed)(nil),            // 10: fanfare.events.v1.EscrowActionFailed
+	(*Money)(nil),                         // 11: fanfare.events.v1.Money
+	(*timestamppb.Timestamp)(nil),         // 12: google.protobuf.Timestamp
+	(*Split)(nil),                         // 13: fanfare.events.v1.Split
+	(LedgerTransactionRejected_Reason)(0), // 14: fanfare.events.v1.LedgerTransactionRejected.Reason
 }
 var file_fanfare_events_v1_escrow_proto_depIdxs = []int32{
-	5, // 0: fanfare.events.v1.CampaignOpened.goal:type_name -> fanfare.events.v1.Money
-	6, // 1: fanfare.events.v1.CampaignOpened.deadline:type_name -> google.protobuf.Timestamp
-	7, // 2: fanfare.events.v1.CampaignOpened.splits:type_name -> fanfare.events.v1.Split
-	5, // 3: fanfare.events.v1.PledgePlaced.amount:type_name -> fanfare.events.v1.Money
-	5, // 4: fanfare.events.v1.CampaignSucceeded.total:type_name -> fanfare.events.v1.Money
-	5, // 5: fanfare.events.v1.CampaignFailed.total:type_name -> fanfare.events.v1.Money
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	11, // 0: fanfare.events.v1.CampaignOpened.goal:type_name -> fanfare.events.v1.Money
+	12, // 1: fanfare.events.v1.CampaignOpened.deadline:type_name -> google.protobuf.Timestamp
+	13, // 2: fanfare.events.v1.CampaignOpened.splits:type_name -> fanfare.events.v1.Split
+	11, // 3: fanfare.events.v1.PledgePlaced.amount:type_name -> fanfare.events.v1.Money
+	11, // 4: fanfare.events.v1.CampaignSucceeded.total:type_name -> fanfare.events.v1.Money
+	11, // 5: fanfare.events.v1.CampaignFailed.total:type_name -> fanfare.events.v1.Money
+	0,  // 6: fanfare.events.v1.EscrowActionProposed.action:type_name -> fanfare.events.v1.EscrowAction
+	11, // 7: fanfare.events.v1.EscrowActionProposed.amount:type_name -> fanfare.events.v1.Money
+	0,  // 8: fanfare.events.v1.EscrowActionAuthorized.action:type_name -> fanfare.events.v1.EscrowAction
+	11, // 9: fanfare.events.v1.EscrowActionAuthorized.amount:type_name -> fanfare.events.v1.Money
+	0,  // 10: fanfare.events.v1.EscrowActionSettled.action:type_name -> fanfare.events.v1.EscrowAction
+	11, // 11: fanfare.events.v1.EscrowActionSettled.amount:type_name -> fanfare.events.v1.Money
+	14, // 12: fanfare.events.v1.EscrowActionFailed.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_escrow_proto_init() }
@@ -485,19 +985,21 @@ func file_fanfare_events_v1_escrow_proto_init() {
 	if File_fanfare_events_v1_escrow_proto != nil {
 		return
 	}
+	file_fanfare_events_v1_accounts_proto_init()
 	file_fanfare_events_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_escrow_proto_rawDesc), len(file_fanfare_events_v1_escrow_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
+			NumEnums:      1,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_fanfare_events_v1_escrow_proto_goTypes,
 		DependencyIndexes: file_fanfare_events_v1_escrow_proto_depIdxs,
+		EnumInfos:         file_fanfare_events_v1_escrow_proto_enumTypes,
 		MessageInfos:      file_fanfare_events_v1_escrow_proto_msgTypes,
 	}.Build()
 	File_fanfare_events_v1_escrow_proto = out.File
