@@ -34,6 +34,25 @@ type CouncilRules struct {
 // DefaultCouncilRules: any moderator, 2 approvals.
 func DefaultCouncilRules() CouncilRules { return CouncilRules{Quorum: 2} }
 
+// CouncilRulesFromPolicy reads a policy's escrow rules; nil or a zero
+// quorum keeps the defaults. Errors: InvalidInput (ErrInvalidProposal)
+// for a quorum larger than a named membership, which no proposal could
+// reach.
+func CouncilRulesFromPolicy(p *eventsv1.EscrowRules) (CouncilRules, error) {
+	r := DefaultCouncilRules()
+	if p == nil {
+		return r, nil
+	}
+	if p.CouncilQuorum > 0 {
+		r.Quorum = p.CouncilQuorum
+	}
+	r.Members = slices.Clone(p.CouncilMembers)
+	if len(r.Members) > 0 && int(r.Quorum) > len(r.Members) {
+		return CouncilRules{}, apperr.Of(apperr.InvalidInput, ErrInvalidProposal, "a quorum of %d cannot be reached by %d council members", r.Quorum, len(r.Members))
+	}
+	return r, nil
+}
+
 // Sentinels; errors of this package wrap one of them (apperr.Of).
 var (
 	ErrNotMember       = errors.New("escrow: not on the council")

@@ -151,3 +151,15 @@ func TestCouncilRules(t *testing.T) {
 		t.Fatalf("quorum 1: %v %+v", err, open.Proposals["q1"])
 	}
 }
+
+func TestCouncilRulesFromPolicy(t *testing.T) {
+	if r, err := domain.CouncilRulesFromPolicy(nil); err != nil || r.Quorum != 2 || r.Members != nil {
+		t.Fatalf("no rules: %+v %v", r, err)
+	}
+	r, err := domain.CouncilRulesFromPolicy(&eventsv1.EscrowRules{CouncilSize: 3, CouncilQuorum: 3, CouncilMembers: []string{"m1", "m2", "m3"}})
+	if err != nil || r.Quorum != 3 || len(r.Members) != 3 {
+		t.Fatalf("3 of 3: %+v %v", r, err)
+	}
+	_, err = domain.CouncilRulesFromPolicy(&eventsv1.EscrowRules{CouncilQuorum: 4, CouncilMembers: []string{"m1", "m2", "m3"}})
+	kindIs(t, err, apperr.InvalidInput, domain.ErrInvalidProposal)
+}

@@ -1415,8 +1415,11 @@ type EscrowRules struct {
 	CouncilSize uint32 `protobuf:"varint,1,opt,name=council_size,json=councilSize,proto3" json:"council_size,omitempty"`
 	// Approvals needed to release or forfeit (default 2).
 	CouncilQuorum uint32 `protobuf:"varint,2,opt,name=council_quorum,json=councilQuorum,proto3" json:"council_quorum,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Identity ids of the moderators on the council; empty: every identity
+	// with the moderator role.
+	CouncilMembers []string `protobuf:"bytes,3,rep,name=council_members,json=councilMembers,proto3" json:"council_members,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EscrowRules) Reset() {
@@ -1461,6 +1464,13 @@ func (x *EscrowRules) GetCouncilQuorum() uint32 {
 		return x.CouncilQuorum
 	}
 	return 0
+}
+
+func (x *EscrowRules) GetCouncilMembers() []string {
+	if x != nil {
+		return x.CouncilMembers
+	}
+	return nil
 }
 
 // HoldOperation places, captures or voids a hold as part of a ledger
@@ -1663,10 +1673,11 @@ const file_fanfare_events_v1_common_proto_rawDesc = "" +
 	"\x0fretry_window_ms\x18\x03 \x01(\x04R\rretryWindowMs\"'\n" +
 	"\n" +
 	"ChainRules\x12\x19\n" +
-	"\bmax_hops\x18\x01 \x01(\rR\amaxHops\"W\n" +
+	"\bmax_hops\x18\x01 \x01(\rR\amaxHops\"\x80\x01\n" +
 	"\vEscrowRules\x12!\n" +
 	"\fcouncil_size\x18\x01 \x01(\rR\vcouncilSize\x12%\n" +
-	"\x0ecouncil_quorum\x18\x02 \x01(\rR\rcouncilQuorum\"\xa7\x02\n" +
+	"\x0ecouncil_quorum\x18\x02 \x01(\rR\rcouncilQuorum\x12'\n" +
+	"\x0fcouncil_members\x18\x03 \x03(\tR\x0ecouncilMembers\"\xa7\x02\n" +
 	"\rHoldOperation\x123\n" +
 	"\x02op\x18\x01 \x01(\x0e2#.fanfare.events.v1.HoldOperation.OpR\x02op\x12\x17\n" +
 	"\ahold_id\x18\x02 \x01(\tR\x06holdId\x12\x18\n" +
