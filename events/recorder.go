@@ -16,3 +16,22 @@ func (r *Recorder) Flush() []proto.Message {
 	r.changes = nil
 	return c
 }
+
+// Applier is an aggregate that evolves by its events and records new ones
+// (through an embedded Recorder).
+type Applier interface {
+	Apply(proto.Message) error
+	Record(proto.Message)
+}
+
+// RecordNew applies each new event to a, as a replay would, and records
+// it; it stops at the first event Apply refuses.
+func RecordNew(a Applier, evs ...proto.Message) error {
+	for _, e := range evs {
+		if err := a.Apply(e); err != nil {
+			return err
+		}
+		a.Record(e)
+	}
+	return nil
+}

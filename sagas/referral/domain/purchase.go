@@ -164,15 +164,7 @@ func failed(p Purchase, reason eventsv1.PurchaseFailed_Reason, detail string) *e
 
 // record applies new events to the aggregate, as a replay would, and
 // records them.
-func (r *Referral) record(evs ...proto.Message) error {
-	for _, e := range evs {
-		if err := r.Apply(e); err != nil {
-			return err
-		}
-		r.Record(e)
-	}
-	return nil
-}
+func (r *Referral) record(evs ...proto.Message) error { return events.RecordNew(r, evs...) }
 
 // Apply evolves the aggregate by one event.
 func (r *Referral) Apply(m proto.Message) error {

@@ -231,15 +231,7 @@ func (c *Council) Decide(d *eventsv1.BookBatchAppended_Decision) error {
 	return c.record(&eventsv1.EscrowActionFailed{ProposalId: p.ID, ArtistId: c.Artist, Reason: rj.GetReason(), Detail: rj.GetDetail()})
 }
 
-func (c *Council) record(evs ...proto.Message) error {
-	for _, e := range evs {
-		if err := c.Apply(e); err != nil {
-			return err
-		}
-		c.Record(e)
-	}
-	return nil
-}
+func (c *Council) record(evs ...proto.Message) error { return events.RecordNew(c, evs...) }
 
 // Apply evolves the council by one event.
 func (c *Council) Apply(m proto.Message) error {

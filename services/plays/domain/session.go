@@ -425,13 +425,7 @@ func (s *Session) Events() (*eventsv1.SessionStarted, *eventsv1.HeartbeatsCredit
 	return started, credited, counted
 }
 
-func (s *Session) record(e proto.Message) error {
-	if err := s.Apply(e); err != nil {
-		return err
-	}
-	s.Record(e)
-	return nil
-}
+func (s *Session) record(e proto.Message) error { return events.RecordNew(s, e) }
 
 // Apply evolves the session by one of its events: SessionStarted,
 // HeartbeatsCredited, PlayCounted, SessionExpired. It returns an error for

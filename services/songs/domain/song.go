@@ -212,13 +212,7 @@ func (s *Song) Unlock(campaignID string) error {
 	return s.record(&eventsv1.SongUnlocked{SongId: s.ID, CampaignId: campaignID})
 }
 
-func (s *Song) record(e proto.Message) error {
-	if err := s.Apply(e); err != nil {
-		return err
-	}
-	s.Record(e)
-	return nil
-}
+func (s *Song) record(e proto.Message) error { return events.RecordNew(s, e) }
 
 func (s *Song) remember(by, requestID string, digest []byte, version uint64) {
 	if requestID != "" {

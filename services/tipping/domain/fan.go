@@ -181,15 +181,7 @@ func (f *Fan) ClearAutoTip() error {
 	return f.record(&eventsv1.AutoTipCleared{ListenerId: f.ID})
 }
 
-func (f *Fan) record(evs ...proto.Message) error {
-	for _, e := range evs {
-		if err := f.Apply(e); err != nil {
-			return err
-		}
-		f.Record(e)
-	}
-	return nil
-}
+func (f *Fan) record(evs ...proto.Message) error { return events.RecordNew(f, evs...) }
 
 // Apply evolves the fan by one event.
 func (f *Fan) Apply(m proto.Message) error {

@@ -59,13 +59,7 @@ func (p *Purchase) Fail(e *eventsv1.ReferralPayoutFailed) error {
 		Reason: e.Reason, Detail: e.Detail})
 }
 
-func (p *Purchase) record(e proto.Message) error {
-	if err := p.Apply(e); err != nil {
-		return err
-	}
-	p.Record(e)
-	return nil
-}
+func (p *Purchase) record(e proto.Message) error { return events.RecordNew(p, e) }
 
 // Apply evolves the purchase by one event.
 func (p *Purchase) Apply(m proto.Message) error {
