@@ -154,12 +154,13 @@ func Plan(p Play, supplyUnits, listenerFANAvailable int64, r Rules) (RewardPlan,
 		mint(node, r.DiscoveryNodeReward)
 		mint(escrow, r.DiscoveryEscrowReward)
 	} else {
-		payees, parts, err := split(p, r.StandardArtistReward)
+		// The artist side by the song's splits (the one split over payees).
+		pays, err := songview.Payments(p.Splits, FAN, r.StandardArtistReward)
 		if err != nil {
-			return RewardPlan{}, nil, err
+			return RewardPlan{}, nil, invalidPlay("play %s: song %s: %v", p.PlayID, p.SongID, err)
 		}
-		for i, payee := range payees {
-			mint(payee, parts[i])
+		for _, pay := range pays {
+			mint(pay.Account, pay.Units)
 		}
 		mint(node, r.StandardNodeReward)
 		if burn = Burn(supplyUnits, r); burn > 0 {
@@ -191,20 +192,6 @@ func Plan(p Play, supplyUnits, listenerFANAvailable int64, r Rules) (RewardPlan,
 	}
 	plan.SupplyAfter = after
 	return plan, nil, nil
-}
-
-// split allocates the artist reward over the play's splits
-// (songview.Payments, the one split over a song's payees).
-func split(p Play, total int64) ([]string, []int64, error) {
-	pays, err := songview.Payments(p.Splits, FAN, total)
-	if err != nil {
-		return nil, nil, invalidPlay("play %s: song %s: %v", p.PlayID, p.SongID, err)
-	}
-	wallets, amounts := make([]string, len(pays)), make([]int64, len(pays))
-	for i, pay := range pays {
-		wallets[i], amounts[i] = pay.Account, pay.Units
-	}
-	return wallets, amounts, nil
 }
 
 // account checks an account id against the ledger's scheme.
