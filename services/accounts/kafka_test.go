@@ -12,6 +12,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/accounts/accountstest"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 )
@@ -80,16 +81,8 @@ func TestLedgerRequestsOverKafka(t *testing.T) {
 	if r := decided["tip-2"].GetRejected(); r == nil || adapters.ReasonCode(r.Reason) != "insufficient_funds" || r.AccountId != "wallet:fan:USD" {
 		t.Fatalf("tip-2: %v", decided["tip-2"])
 	}
-	bal := map[string]int64{}
-	var sum int64
-	book.Read(func(b *domain.Book) error {
-		for _, a := range b.Accounts() {
-			bal[a.ID] = a.Total
-			sum += a.Total
-		}
-		return nil
-	})
-	if bal["wallet:fan:USD"] != 750 || bal["wallet:artist:USD"] != 250 || bal["external:bank"] != -1000 || sum != 0 {
-		t.Fatalf("balances %v (sum %d)", bal, sum)
+	bal := accountstest.Balances(t, book) // fails unless they sum to zero
+	if bal["wallet:fan:USD"] != 750 || bal["wallet:artist:USD"] != 250 || bal["external:bank"] != -1000 {
+		t.Fatalf("balances %v", bal)
 	}
 }

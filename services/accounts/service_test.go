@@ -19,6 +19,7 @@ import (
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts"
+	"github.com/fanfare/fanfare/services/accounts/accountstest"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 )
@@ -82,17 +83,8 @@ func wantBalance(t *testing.T, c accountsv1connect.AccountsServiceClient, accoun
 // sumZero checks the sum of every balance of every book, system accounts included.
 func sumZero(t *testing.T, svc *accounts.Service) {
 	t.Helper()
-	for asset, w := range svc.App.Books {
-		var sum int64
-		w.Read(func(b *domain.Book) error {
-			for _, a := range b.Accounts() {
-				sum += a.Total
-			}
-			return nil
-		})
-		if sum != 0 {
-			t.Fatalf("%s balances sum to %d, want 0", asset, sum)
-		}
+	for _, w := range svc.App.Books {
+		accountstest.Balances(t, w)
 	}
 }
 

@@ -160,18 +160,25 @@ func count[T proto.Message](evs []proto.Message) int {
 	return n
 }
 
-// Tips pay the song's payees by its splits to the cent (largest remainder,
-// ties to the smaller payee id); a repeat moves nothing, a reused request
-// id with other content and every bad input are refused and change
-// nothing, and a tip the wallet cannot cover fails whole.
-func TestTipsPayTheSplits(t *testing.T) {
+// newTippingHarness runs a tipping service with a song by pa paying pa,
+// pb and pc (each holding 0.01, so their wallets are open) and lena
+// holding 10.00.
+func newTippingHarness(t *testing.T) (*harness, string) {
 	h := newHarness(t)
 	h.start()
 	for _, p := range []string{"pa", "pb", "pc"} {
 		accountstest.Fund(t, h.usd, accdomain.WalletID(p, "USD"), "open-"+p, 1)
 	}
 	accountstest.Fund(t, h.usd, accdomain.WalletID("lena", "USD"), "dep-lena", 1000)
-	song := h.song("pa", "pa", "pb", "pc")
+	return h, h.song("pa", "pa", "pb", "pc")
+}
+
+// Tips pay the song's payees by its splits to the cent (largest remainder,
+// ties to the smaller payee id); a repeat moves nothing, a reused request
+// id with other content and every bad input are refused and change
+// nothing, and a tip the wallet cannot cover fails whole.
+func TestTipsPayTheSplits(t *testing.T) {
+	h, song := newTippingHarness(t)
 	lena := h.as("lena")
 	var res *connect.Response[tippingv1.TipResponse]
 	h.eventually("the catalog knows the song", func() error {
@@ -244,13 +251,7 @@ func TestTipsPayTheSplits(t *testing.T) {
 // USD 0.05 within the month's budget; over budget the tip is skipped and
 // recorded; a play delivered twice tips once.
 func TestAutoTipsWithinTheBudget(t *testing.T) {
-	h := newHarness(t)
-	h.start()
-	for _, p := range []string{"pa", "pb", "pc"} {
-		accountstest.Fund(t, h.usd, accdomain.WalletID(p, "USD"), "open-"+p, 1)
-	}
-	accountstest.Fund(t, h.usd, accdomain.WalletID("lena", "USD"), "dep-lena", 1000)
-	song := h.song("pa", "pa", "pb", "pc")
+	h, song := newTippingHarness(t)
 	lena := h.as("lena")
 	set, err := lena.SetAutoTip(h.ctx, connect.NewRequest(&tippingv1.SetAutoTipRequest{MonthlyBudget: "0.10"}))
 	if err != nil || !set.Msg.Settings.AutoTip || set.Msg.Settings.AutoTipMonthlyBudget != "0.10" || set.Msg.Settings.AutoTipAmount != "0.05" {
