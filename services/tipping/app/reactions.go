@@ -22,30 +22,29 @@ func (a *App) OnPlayCounted(ctx context.Context, cause events.Envelope, e *event
 	if e.ListenerPlayNumber <= uint64(a.Rules.AutoTipAfterPlays) {
 		return nil
 	}
-	f, _, err := a.Fans.Load(ctx, e.ListenerId)
-	if err != nil {
-		return err
-	}
-	if !f.AutoTipOn {
-		return nil // most listeners: no write at all
-	}
-	song, err := a.Songs.Wait(ctx, e.SongId, a.SongWait)
-	if err != nil {
-		return fmt.Errorf("tipping: auto-tip for play %s: %w", e.PlayId, err)
-	}
-	parts, err := songview.Payments(song.Splits, domain.USD.Code, a.Rules.AutoTipAmount)
-	if err == nil {
-		var postings []*eventsv1.Posting
-		if postings, err = domain.Payments(e.ListenerId, e.SongId, parts); err == nil {
-			id := uuid.NewSHA1(tipIDs, []byte("auto/"+e.PlayId)).String()
-			return a.Fans.React(ctx, e.ListenerId, AutoTipConsumer, cause, func(f *domain.Fan) error {
-				return f.AutoTip(e, domain.Month(cause.OccurredAt), a.Rules, postings, id)
-			})
+	id := uuid.NewSHA1(tipIDs, []byte("auto/"+e.PlayId)).String()
+	// One read of the fan's stream decides it all; a listener who has not
+	// opted in (most) gets nothing written.
+	return a.Fans.React(ctx, e.ListenerId, AutoTipConsumer, cause, func(f *domain.Fan) error {
+		if !f.AutoTipOn {
+			return nil
 		}
-	}
-	// A song that pays only this listener has no one to tip: not a failure to retry.
-	slog.Info("no auto-tip", "play", e.PlayId, "listener", e.ListenerId, "reason", err)
-	return nil
+		song, err := a.Songs.Wait(ctx, e.SongId, a.SongWait)
+		if err != nil {
+			return fmt.Errorf("tipping: auto-tip for play %s: %w", e.PlayId, err)
+		}
+		parts, err := songview.Payments(song.Splits, domain.USD.Code, a.Rules.AutoTipAmount)
+		var postings []*eventsv1.Posting
+		if err == nil {
+			postings, err = domain.Payments(e.ListenerId, e.SongId, parts)
+		}
+		if err != nil {
+			// A song that pays only this listener has no one to tip: not a failure to retry.
+			slog.Info("no auto-tip", "play", e.PlayId, "listener", e.ListenerId, "reason", err)
+			return nil
+		}
+		return f.AutoTip(e, domain.Month(cause.OccurredAt), a.Rules, postings, id)
+	})
 }
 
 // OnLedgerBatch records the ledger's answers to the service's requests:
