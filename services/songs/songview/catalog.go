@@ -47,9 +47,6 @@ func (c *Catalog) OnEvent(_ context.Context, m proto.Message) error {
 // caughtUp).
 func (c *Catalog) CaughtUp() { c.once.Do(func() { close(c.ready) }) }
 
-// Ready is closed once the catalog caught up.
-func (c *Catalog) Ready() <-chan struct{} { return c.ready }
-
 // Get returns a song's current description; false when it is not known.
 // The description is shared: do not modify it.
 func (c *Catalog) Get(id string) (*eventsv1.SongDescription, bool) {
