@@ -133,11 +133,7 @@ func (s *Subscriptions) Cancel(id, listener string, now time.Time) ([]proto.Mess
 	if sub.Cancelled || sub.State == StateEnded || sub.State == StateLapsed {
 		return nil, nil
 	}
-	effective := sub.PaidUntil
-	if effective.Before(now) {
-		effective = now.UTC()
-	}
-	evs, err := s.record(&eventsv1.SubscriptionCancelled{SubscriptionId: id, EffectiveAt: timestamppb.New(effective)})
+	evs, err := s.record(&eventsv1.SubscriptionCancelled{SubscriptionId: id, EffectiveAt: timestamppb.New(later(sub.PaidUntil, now))})
 	if err != nil {
 		return nil, err
 	}
