@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,15 +28,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// clock is the injectable clock the subscriptions run on.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 type harness struct {
 	t       *testing.T
 	ctx     context.Context
@@ -45,7 +35,7 @@ type harness struct {
 	brokers []string
 	key     ed25519.PrivateKey
 	usd     *adapters.BookWriter
-	clock   *clock
+	clock   *servicetest.Clock
 	url     string
 	stop    func()
 }
@@ -53,7 +43,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, store: eventstore.NewStore(estest.Connect(t)), clock: &clock{t: time.Now().UTC()}}
+	h := &harness{t: t, ctx: ctx, store: eventstore.NewStore(estest.Connect(t)), clock: servicetest.NewClock(time.Now().UTC())}
 	h.brokers = servicetest.Bus(t, h.store)
 	_, h.key, _ = ed25519.GenerateKey(nil)
 	acc, err := accounts.New(ctx, accounts.Config{Store: h.store, Brokers: h.brokers, IdentityKey: h.key.Public().(ed25519.PublicKey)})
@@ -127,17 +117,7 @@ func (h *harness) wantBalances(want map[string]int64) {
 // eventually retries check until it passes (20 s at most).
 func (h *harness) eventually(what string, check func() error) {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	servicetest.Eventually(h.t, what, check)
 }
 
 // events reads a stream's event types.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/shopspring/decimal"
 )
 
@@ -276,4 +277,18 @@ func clip(s string) string {
 		return s
 	}
 	return s[:max] + "…"
+}
+
+// ParseField parses a client's decimal amount of asset a for the request
+// field named field, at least min units. Errors: InvalidInput naming the
+// field.
+func ParseField(a Asset, field, s string, min int64) (int64, error) {
+	m, err := Parse(a, s, Positive)
+	if err != nil {
+		return 0, apperr.New(apperr.InvalidInput, "%s: %v", field, err)
+	}
+	if m.Units() < min {
+		return 0, apperr.New(apperr.InvalidInput, "%s must be at least %s %s, got %s", field, FormatUnits(min, a.Scale), a.Code, m.Text())
+	}
+	return m.Units(), nil
 }

@@ -1,6 +1,7 @@
 // Package domain holds the escrow service's rules (DESIGN §7): the
 // moderator council that releases or forfeits an artist's discovery
-// escrow (stream council-<artist id>). No I/O.
+// escrow, with the artist's payees (stream council-<artist id>), and
+// crowdfund campaigns (stream campaign-<id>). No I/O.
 package domain
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/money"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/songs/songview"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -80,7 +82,8 @@ type Proposal struct {
 	Quorum     uint32
 	Approvals  []string // the proposer first
 	State      string
-	Reason     string // why it failed
+	Reason     string // the proposer's
+	Failure    string // why the ledger refused it
 }
 
 // Council is the aggregate of stream council-<artist id>.
@@ -88,6 +91,25 @@ type Council struct {
 	events.Recorder
 	Artist    string
 	Proposals map[string]*Proposal
+	// payees set by the artist (nil: the artist alone).
+	payees []*eventsv1.Split
+}
+
+// Payees are who the artist's released escrow and captured pledges pay.
+func (c *Council) Payees() []*eventsv1.Split {
+	if len(c.payees) == 0 {
+		return []*eventsv1.Split{{PayeeId: c.Artist, SharePpm: 1_000_000}}
+	}
+	return c.payees
+}
+
+// SetPayees records the artist's payees (checked by the caller: the
+// songs' split rules). The same list again is a no-op.
+func (c *Council) SetPayees(splits []*eventsv1.Split) error {
+	if slices.EqualFunc(splits, c.payees, func(a, b *eventsv1.Split) bool { return proto.Equal(a, b) }) {
+		return nil
+	}
+	return c.record(&eventsv1.ArtistPayeesSet{ArtistId: c.Artist, Splits: splits})
 }
 
 // NewCouncil is a repository factory.
@@ -197,16 +219,23 @@ func (c *Council) authorizeIfDue(p *Proposal) error {
 	if p.State != Open || uint32(len(p.Approvals)) < p.Quorum {
 		return nil
 	}
-	credit, kind := accounts.WalletID(c.Artist, FAN), eventsv1.PostingKind_POSTING_KIND_ESCROW_RELEASE
-	if p.Action == eventsv1.EscrowAction_ESCROW_ACTION_FORFEIT {
-		credit, kind = accounts.Burn, eventsv1.PostingKind_POSTING_KIND_ESCROW_FORFEIT
-	}
 	amount := &eventsv1.Money{Asset: FAN, Units: p.Amount}
-	return c.record(
-		&eventsv1.EscrowActionAuthorized{ProposalId: p.ID, ArtistId: c.Artist, Action: p.Action, Amount: amount, TransactionId: p.ID},
-		&eventsv1.LedgerTransactionRequested{TransactionId: p.ID, RequestedBy: RequestedBy, Asset: FAN, Kind: kind,
-			Memo:     fmt.Sprintf("council %s of %s from the discovery escrow of %s", actionName(p.Action), fan(p.Amount), c.Artist),
-			Postings: []*eventsv1.Posting{{Debit: c.Escrow(), Credit: credit, Asset: FAN, Amount: p.Amount, Kind: kind}}})
+	req := &eventsv1.LedgerTransactionRequested{TransactionId: p.ID, RequestedBy: RequestedBy, Asset: FAN,
+		Memo: fmt.Sprintf("council %s of %s from the discovery escrow of %s", actionName(p.Action), fan(p.Amount), c.Artist)}
+	if p.Action == eventsv1.EscrowAction_ESCROW_ACTION_FORFEIT {
+		req.Kind = eventsv1.PostingKind_POSTING_KIND_ESCROW_FORFEIT
+		req.Postings = []*eventsv1.Posting{{Debit: c.Escrow(), Credit: accounts.Burn, Asset: FAN, Amount: p.Amount, Kind: req.Kind}}
+	} else {
+		req.Kind = eventsv1.PostingKind_POSTING_KIND_ESCROW_RELEASE
+		parts, err := songview.Payments(c.Payees(), FAN, p.Amount)
+		if err != nil {
+			return fmt.Errorf("council %s: payees: %w", c.Artist, err)
+		}
+		for _, pt := range parts {
+			req.Postings = append(req.Postings, &eventsv1.Posting{Debit: c.Escrow(), Credit: pt.Account, Asset: FAN, Amount: pt.Units, Kind: req.Kind})
+		}
+	}
+	return c.record(&eventsv1.EscrowActionAuthorized{ProposalId: p.ID, ArtistId: c.Artist, Action: p.Action, Amount: amount, TransactionId: p.ID}, req)
 }
 
 func actionName(a eventsv1.EscrowAction) string {
@@ -244,7 +273,7 @@ func (c *Council) Apply(m proto.Message) error {
 	switch e := m.(type) {
 	case *eventsv1.EscrowActionProposed:
 		c.Proposals[e.ProposalId] = &Proposal{ID: e.ProposalId, Action: e.Action, Amount: e.Amount.GetUnits(), ProposedBy: e.ProposedBy,
-			Quorum: e.Quorum, Approvals: []string{e.ProposedBy}, State: Open}
+			Quorum: e.Quorum, Approvals: []string{e.ProposedBy}, State: Open, Reason: e.Reason}
 	case *eventsv1.EscrowActionApproved:
 		p, err := get(e.ProposalId)
 		if err != nil {
@@ -258,6 +287,8 @@ func (c *Council) Apply(m proto.Message) error {
 		}
 		p.State = Authorized
 	case *eventsv1.LedgerTransactionRequested:
+	case *eventsv1.ArtistPayeesSet:
+		c.payees = e.Splits
 	case *eventsv1.EscrowActionSettled:
 		p, err := get(e.ProposalId)
 		if err != nil {
@@ -269,7 +300,7 @@ func (c *Council) Apply(m proto.Message) error {
 		if err != nil {
 			return err
 		}
-		p.State, p.Reason = Failed, e.Reason.String()+" "+e.Detail
+		p.State, p.Failure = Failed, e.Reason.String()+" "+e.Detail
 	default:
 		return fmt.Errorf("council %s: unexpected event %T", c.Artist, m)
 	}

@@ -9,10 +9,8 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
 	"github.com/fanfare/fanfare/services/songs/domain"
+	"github.com/fanfare/fanfare/services/songs/songview"
 )
-
-// percent reads "33.3334" (at most 4 decimals) as parts per million.
-var percent = money.Asset{Code: "PCT", Scale: 4}
 
 func bad(format string, args ...any) error { return apperr.New(apperr.InvalidInput, format, args...) }
 
@@ -39,16 +37,11 @@ func (a *App) toEvent(d *songsv1.Description, songID, artistID string) (*eventsv
 	if out.Fingerprint, err = domain.ParseFingerprint(d.Fingerprint); err != nil {
 		return nil, apperr.Wrap(apperr.InvalidInput, err)
 	}
-	for i, s := range d.Splits {
-		share, err := money.Parse(percent, s.Percent, money.Positive)
-		if err != nil {
-			return nil, bad("split %d (%s): percent %q: must be a positive decimal with at most 4 decimals", i+1, s.PayeeId, clip(s.Percent))
-		}
-		if share.Units() > domain.PPM { // scale 4 percent units are ppm
-			return nil, bad("split %d (%s): %s%% is more than 100%%", i+1, s.PayeeId, s.Percent)
-		}
-		out.Splits = append(out.Splits, &eventsv1.Split{PayeeId: s.PayeeId, SharePpm: uint32(share.Units())})
+	splits, err := songview.ParseSplits(d.Splits)
+	if err != nil {
+		return nil, err
 	}
+	out.Splits = splits
 	var priceAsset money.Asset
 	if d.Price != "" {
 		code := d.PriceAsset
@@ -110,7 +103,7 @@ func toPolicy(p *songsv1.DistributorPolicy, asset money.Asset) (*eventsv1.Distri
 		out.FixedUnits = append(out.FixedUnits, amt.Units())
 	}
 	for i, f := range p.Percent {
-		share, err := money.Parse(percent, f, money.Positive)
+		share, err := money.Parse(songview.Percent, f, money.Positive)
 		if err != nil {
 			return nil, bad("distributor_policy.percent[%d] %q: must be a positive decimal with at most 4 decimals", i, clip(f))
 		}
@@ -127,9 +120,7 @@ func fromEvent(d *eventsv1.SongDescription, assets money.Assets) *songsv1.Descri
 		Fingerprint: domain.CompressFingerprint(1, d.Fingerprint), CopyrightHolder: d.CopyrightHolder,
 		MetadataUrl: d.MetadataUrl, MessageOfTheDay: d.MessageOfTheDay, PaymentProtocols: d.PaymentProtocols,
 	}
-	for _, s := range d.Splits {
-		out.Splits = append(out.Splits, &songsv1.Split{PayeeId: s.PayeeId, Percent: money.FormatUnits(int64(s.SharePpm), 4)})
-	}
+	out.Splits = songview.FormatSplits(d.Splits)
 	var scale uint8
 	if d.Price != nil {
 		if a, err := assets.Lookup(d.Price.Asset); err == nil {

@@ -84,7 +84,7 @@ func ValidateDescription(d *eventsv1.SongDescription) error {
 			return invalid("payment protocol %d (%q) is not a URI", i+1, p)
 		}
 	}
-	if err := validateSplits(d.Splits); err != nil {
+	if err := ValidateSplits(d.Splits); err != nil {
 		return err
 	}
 	if d.Price != nil && d.Price.Units <= 0 {
@@ -103,7 +103,9 @@ func text(name, v string, max int) error {
 	return nil
 }
 
-func validateSplits(splits []*eventsv1.Split) error {
+// ValidateSplits checks a split list: 1 to MaxListLen distinct payees
+// with positive shares summing to exactly PPM. Errors: InvalidInput.
+func ValidateSplits(splits []*eventsv1.Split) error {
 	if len(splits) == 0 {
 		return invalid("splits are empty: name at least one payee with 100%%")
 	}

@@ -77,7 +77,7 @@ func (a *App) GetPurchase(ctx context.Context, id string, wait time.Duration) (*
 
 func (a *App) awaitPurchase(ctx context.Context, purchaser, id string, wait time.Duration) (*domain.Purchase, error) {
 	var p *domain.Purchase
-	err := a.waits.wait(ctx, id, wait, func() (bool, error) {
+	err := a.waits.Wait(ctx, id, wait, func() (bool, error) {
 		var err error
 		if p, _, err = a.Purchases.Load(ctx, id); err != nil {
 			return false, err
@@ -104,6 +104,6 @@ func (a *App) purchaseOutcome(ctx context.Context, cause events.Envelope, id str
 	if err := a.Purchases.React(ctx, id, PurchaseOutcomeConsumer, cause, fn); err != nil {
 		return err
 	}
-	a.waits.notify(id)
+	a.waits.Notify(id)
 	return nil
 }

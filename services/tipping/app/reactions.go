@@ -93,7 +93,7 @@ func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *event
 				return err
 			}
 			for _, d := range byFan[fan] {
-				a.waits.notify(d.Request.TransactionId)
+				a.waits.Notify(d.Request.TransactionId)
 			}
 			return nil
 		})
@@ -121,7 +121,7 @@ func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *event
 		return evs, nil
 	})
 	for _, id := range subs {
-		a.waits.notify(id)
+		a.waits.Notify(id)
 	}
 	return err
 }

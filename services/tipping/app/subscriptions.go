@@ -85,7 +85,7 @@ func (a *App) GetSubscription(ctx context.Context, id string) (domain.Subscripti
 // charge is in flight.
 func (a *App) awaitSubscription(ctx context.Context, listener, id string, wait time.Duration) (domain.Subscription, error) {
 	var sub domain.Subscription
-	err := a.waits.wait(ctx, id, wait, func() (bool, error) {
+	err := a.waits.Wait(ctx, id, wait, func() (bool, error) {
 		err := a.Subs.Do(ctx, func(s *domain.Subscriptions) ([]proto.Message, error) {
 			x, ok := s.Subs[id]
 			if !ok || x.Listener != listener {

@@ -80,7 +80,7 @@ func (a *App) GetTip(ctx context.Context, tipID string, wait time.Duration) (dom
 
 func (a *App) awaitTip(ctx context.Context, listener, tipID string, wait time.Duration) (domain.Tip, error) {
 	var tip domain.Tip
-	err := a.waits.wait(ctx, tipID, wait, func() (bool, error) {
+	err := a.waits.Wait(ctx, tipID, wait, func() (bool, error) {
 		f, _, err := a.Fans.Load(ctx, listener)
 		if err != nil {
 			return false, err

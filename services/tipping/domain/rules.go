@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/money"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 )
@@ -57,16 +56,7 @@ func (r Rules) Validate() error {
 
 // ParseUSD parses a client's decimal USD amount, at least min cents.
 // Errors: InvalidInput naming the field.
-func ParseUSD(field, s string, min int64) (int64, error) {
-	a, err := money.Parse(USD, s, money.Positive)
-	if err != nil {
-		return 0, apperr.New(apperr.InvalidInput, "%s: %v", field, err)
-	}
-	if a.Units() < min {
-		return 0, apperr.New(apperr.InvalidInput, "%s must be at least %s USD, got %s", field, money.FormatUnits(min, USD.Scale), a.Text())
-	}
-	return a.Units(), nil
-}
+func ParseUSD(field, s string, min int64) (int64, error) { return money.ParseField(USD, field, s, min) }
 
 // FormatUSD formats cents as "1.99".
 func FormatUSD(units int64) string { return money.FormatUnits(units, USD.Scale) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/internal/platform/waiters"
 	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
 	"github.com/fanfare/fanfare/services/tipping/app"
@@ -35,7 +36,7 @@ func tip(t domain.Tip) *tippingv1.Tip {
 }
 
 func (c Connect) Tip(ctx context.Context, req *connect.Request[tippingv1.TipRequest]) (*connect.Response[tippingv1.TipResponse], error) {
-	t, err := c.App.Tip(ctx, req.Msg.RequestId, req.Msg.SongId, req.Msg.Amount, app.WaitFor(req.Msg.WaitMs))
+	t, err := c.App.Tip(ctx, req.Msg.RequestId, req.Msg.SongId, req.Msg.Amount, waiters.For(req.Msg.WaitMs))
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func (c Connect) Tip(ctx context.Context, req *connect.Request[tippingv1.TipRequ
 }
 
 func (c Connect) ThumbsUp(ctx context.Context, req *connect.Request[tippingv1.ThumbsUpRequest]) (*connect.Response[tippingv1.ThumbsUpResponse], error) {
-	t, err := c.App.ThumbsUp(ctx, req.Msg.RequestId, req.Msg.SongId, app.WaitFor(req.Msg.WaitMs))
+	t, err := c.App.ThumbsUp(ctx, req.Msg.RequestId, req.Msg.SongId, waiters.For(req.Msg.WaitMs))
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +118,7 @@ func subscription(s domain.Subscription) *tippingv1.Subscription {
 }
 
 func (c Connect) Subscribe(ctx context.Context, req *connect.Request[tippingv1.SubscribeRequest]) (*connect.Response[tippingv1.SubscribeResponse], error) {
-	s, err := c.App.Subscribe(ctx, req.Msg.RequestId, req.Msg.ArtistId, app.WaitFor(req.Msg.WaitMs))
+	s, err := c.App.Subscribe(ctx, req.Msg.RequestId, req.Msg.ArtistId, waiters.For(req.Msg.WaitMs))
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func purchase(p *domain.Purchase) *tippingv1.Purchase {
 
 func (c Connect) Purchase(ctx context.Context, req *connect.Request[tippingv1.PurchaseRequest]) (*connect.Response[tippingv1.PurchaseResponse], error) {
 	m := req.Msg
-	p, err := c.App.Purchase(ctx, m.RequestId, m.SongId, m.ReferralToken, m.PurchaserPublicKey, m.ExpectedPrice, app.WaitFor(m.WaitMs))
+	p, err := c.App.Purchase(ctx, m.RequestId, m.SongId, m.ReferralToken, m.PurchaserPublicKey, m.ExpectedPrice, waiters.For(m.WaitMs))
 	if err != nil {
 		return nil, err
 	}

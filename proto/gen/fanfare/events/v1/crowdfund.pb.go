@@ -84,7 +84,14 @@ type CampaignSettlementStarted struct {
 	CampaignId string                            `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	Outcome    CampaignSettlementStarted_Outcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=fanfare.events.v1.CampaignSettlementStarted_Outcome" json:"outcome,omitempty"`
 	// Every hold to settle.
-	HoldIds       []string `protobuf:"bytes,3,rep,name=hold_ids,json=holdIds,proto3" json:"hold_ids,omitempty"`
+	HoldIds []string `protobuf:"bytes,3,rep,name=hold_ids,json=holdIds,proto3" json:"hold_ids,omitempty"`
+	// Sum of the holds.
+	Total *Money `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
+	// The pledges whose holds these are (from CampaignClosed), with their
+	// amounts.
+	Pledges []*ClosedPledge `protobuf:"bytes,5,rep,name=pledges,proto3" json:"pledges,omitempty"`
+	// Payees of captured holds.
+	Splits        []*Split `protobuf:"bytes,6,rep,name=splits,proto3" json:"splits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +147,107 @@ func (x *CampaignSettlementStarted) GetHoldIds() []string {
 	return nil
 }
 
+func (x *CampaignSettlementStarted) GetTotal() *Money {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *CampaignSettlementStarted) GetPledges() []*ClosedPledge {
+	if x != nil {
+		return x.Pledges
+	}
+	return nil
+}
+
+func (x *CampaignSettlementStarted) GetSplits() []*Split {
+	if x != nil {
+		return x.Splits
+	}
+	return nil
+}
+
+// CampaignHoldSettled: the ledger captured (to the campaign's payees, by
+// its splits) or voided one hold of a settling campaign.
+type CampaignHoldSettled struct {
+	state      protoimpl.MessageState            `protogen:"open.v1"`
+	CampaignId string                            `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	HoldId     string                            `protobuf:"bytes,2,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	Outcome    CampaignSettlementStarted_Outcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=fanfare.events.v1.CampaignSettlementStarted_Outcome" json:"outcome,omitempty"`
+	// The ledger transaction.
+	TransactionId string `protobuf:"bytes,4,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// Captured amount (zero for a void).
+	Amount        *Money `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CampaignHoldSettled) Reset() {
+	*x = CampaignHoldSettled{}
+	mi := &file_fanfare_events_v1_crowdfund_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CampaignHoldSettled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CampaignHoldSettled) ProtoMessage() {}
+
+func (x *CampaignHoldSettled) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_crowdfund_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CampaignHoldSettled.ProtoReflect.Descriptor instead.
+func (*CampaignHoldSettled) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_crowdfund_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CampaignHoldSettled) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *CampaignHoldSettled) GetHoldId() string {
+	if x != nil {
+		return x.HoldId
+	}
+	return ""
+}
+
+func (x *CampaignHoldSettled) GetOutcome() CampaignSettlementStarted_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return CampaignSettlementStarted_OUTCOME_UNSPECIFIED
+}
+
+func (x *CampaignHoldSettled) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *CampaignHoldSettled) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
 // CampaignSettlementCompleted: every hold of the campaign was captured, or
 // every hold was voided.
 type CampaignSettlementCompleted struct {
@@ -152,7 +260,7 @@ type CampaignSettlementCompleted struct {
 
 func (x *CampaignSettlementCompleted) Reset() {
 	*x = CampaignSettlementCompleted{}
-	mi := &file_fanfare_events_v1_crowdfund_proto_msgTypes[1]
+	mi := &file_fanfare_events_v1_crowdfund_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +272,7 @@ func (x *CampaignSettlementCompleted) String() string {
 func (*CampaignSettlementCompleted) ProtoMessage() {}
 
 func (x *CampaignSettlementCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_crowdfund_proto_msgTypes[1]
+	mi := &file_fanfare_events_v1_crowdfund_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +285,7 @@ func (x *CampaignSettlementCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignSettlementCompleted.ProtoReflect.Descriptor instead.
 func (*CampaignSettlementCompleted) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_crowdfund_proto_rawDescGZIP(), []int{1}
+	return file_fanfare_events_v1_crowdfund_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CampaignSettlementCompleted) GetCampaignId() string {
@@ -198,16 +306,26 @@ var File_fanfare_events_v1_crowdfund_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_crowdfund_proto_rawDesc = "" +
 	"\n" +
-	"!fanfare/events/v1/crowdfund.proto\x12\x11fanfare.events.v1\"\xf2\x01\n" +
+	"!fanfare/events/v1/crowdfund.proto\x12\x11fanfare.events.v1\x1a\x1efanfare/events/v1/common.proto\x1a\x1efanfare/events/v1/escrow.proto\"\x8f\x03\n" +
 	"\x19CampaignSettlementStarted\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12N\n" +
 	"\aoutcome\x18\x02 \x01(\x0e24.fanfare.events.v1.CampaignSettlementStarted.OutcomeR\aoutcome\x12\x19\n" +
-	"\bhold_ids\x18\x03 \x03(\tR\aholdIds\"I\n" +
+	"\bhold_ids\x18\x03 \x03(\tR\aholdIds\x12.\n" +
+	"\x05total\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05total\x129\n" +
+	"\apledges\x18\x05 \x03(\v2\x1f.fanfare.events.v1.ClosedPledgeR\apledges\x120\n" +
+	"\x06splits\x18\x06 \x03(\v2\x18.fanfare.events.v1.SplitR\x06splits\"I\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_CAPTURE\x10\x01\x12\x10\n" +
-	"\fOUTCOME_VOID\x10\x02\"\x8e\x01\n" +
+	"\fOUTCOME_VOID\x10\x02\"\xf8\x01\n" +
+	"\x13CampaignHoldSettled\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12\x17\n" +
+	"\ahold_id\x18\x02 \x01(\tR\x06holdId\x12N\n" +
+	"\aoutcome\x18\x03 \x01(\x0e24.fanfare.events.v1.CampaignSettlementStarted.OutcomeR\aoutcome\x12%\n" +
+	"\x0etransaction_id\x18\x04 \x01(\tR\rtransactionId\x120\n" +
+	"\x06amount\x18\x05 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\"\x8e\x01\n" +
 	"\x1bCampaignSettlementCompleted\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12N\n" +
@@ -226,20 +344,29 @@ func file_fanfare_events_v1_crowdfund_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_crowdfund_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanfare_events_v1_crowdfund_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_fanfare_events_v1_crowdfund_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_fanfare_events_v1_crowdfund_proto_goTypes = []any{
 	(CampaignSettlementStarted_Outcome)(0), // 0: fanfare.events.v1.CampaignSettlementStarted.Outcome
 	(*CampaignSettlementStarted)(nil),      // 1: fanfare.events.v1.CampaignSettlementStarted
-	(*CampaignSettlementCompleted)(nil),    // 2: fanfare.events.v1.CampaignSettlementCompleted
+	(*CampaignHoldSettled)(nil),            // 2: fanfare.events.v1.CampaignHoldSettled
+	(*CampaignSettlementCompleted)(nil),    // 3: fanfare.events.v1.CampaignSettlementCompleted
+	(*Money)(nil),                          // 4: fanfare.events.v1.Money
+	(*ClosedPledge)(nil),                   // 5: fanfare.events.v1.ClosedPledge
+	(*Split)(nil),                          // 6: fanfare.events.v1.Split
 }
 var file_fanfare_events_v1_crowdfund_proto_depIdxs = []int32{
 	0, // 0: fanfare.events.v1.CampaignSettlementStarted.outcome:type_name -> fanfare.events.v1.CampaignSettlementStarted.Outcome
-	0, // 1: fanfare.events.v1.CampaignSettlementCompleted.outcome:type_name -> fanfare.events.v1.CampaignSettlementStarted.Outcome
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 1: fanfare.events.v1.CampaignSettlementStarted.total:type_name -> fanfare.events.v1.Money
+	5, // 2: fanfare.events.v1.CampaignSettlementStarted.pledges:type_name -> fanfare.events.v1.ClosedPledge
+	6, // 3: fanfare.events.v1.CampaignSettlementStarted.splits:type_name -> fanfare.events.v1.Split
+	0, // 4: fanfare.events.v1.CampaignHoldSettled.outcome:type_name -> fanfare.events.v1.CampaignSettlementStarted.Outcome
+	4, // 5: fanfare.events.v1.CampaignHoldSettled.amount:type_name -> fanfare.events.v1.Money
+	0, // 6: fanfare.events.v1.CampaignSettlementCompleted.outcome:type_name -> fanfare.events.v1.CampaignSettlementStarted.Outcome
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_crowdfund_proto_init() }
@@ -247,13 +374,15 @@ func file_fanfare_events_v1_crowdfund_proto_init() {
 	if File_fanfare_events_v1_crowdfund_proto != nil {
 		return
 	}
+	file_fanfare_events_v1_common_proto_init()
+	file_fanfare_events_v1_escrow_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_crowdfund_proto_rawDesc), len(file_fanfare_events_v1_crowdfund_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -92,7 +92,10 @@ type CampaignOpened struct {
 	// Songs unlocked on success, if any.
 	SongIds []string `protobuf:"bytes,6,rep,name=song_ids,json=songIds,proto3" json:"song_ids,omitempty"`
 	// The artist's payees at opening; captured pledges are split by these.
-	Splits        []*Split `protobuf:"bytes,7,rep,name=splits,proto3" json:"splits,omitempty"`
+	Splits []*Split `protobuf:"bytes,7,rep,name=splits,proto3" json:"splits,omitempty"`
+	// Close as soon as the placed pledges reach the goal, before the
+	// deadline.
+	CloseOnGoal   bool `protobuf:"varint,8,opt,name=close_on_goal,json=closeOnGoal,proto3" json:"close_on_goal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,6 +179,403 @@ func (x *CampaignOpened) GetSplits() []*Split {
 	return nil
 }
 
+func (x *CampaignOpened) GetCloseOnGoal() bool {
+	if x != nil {
+		return x.CloseOnGoal
+	}
+	return false
+}
+
+// PledgeRequested: a fan pledged; the hold on the fan's USD wallet is asked
+// of the ledger in the same append (hold id = pledge id). Answered by
+// PledgePlaced or PledgeRejected.
+type PledgeRequested struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CampaignId string                 `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	PledgeId   string                 `protobuf:"bytes,2,opt,name=pledge_id,json=pledgeId,proto3" json:"pledge_id,omitempty"`
+	BackerId   string                 `protobuf:"bytes,3,opt,name=backer_id,json=backerId,proto3" json:"backer_id,omitempty"`
+	Amount     *Money                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	HoldId     string                 `protobuf:"bytes,5,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	// The ledger transaction that places the hold.
+	TransactionId string `protobuf:"bytes,6,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PledgeRequested) Reset() {
+	*x = PledgeRequested{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PledgeRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PledgeRequested) ProtoMessage() {}
+
+func (x *PledgeRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PledgeRequested.ProtoReflect.Descriptor instead.
+func (*PledgeRequested) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PledgeRequested) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *PledgeRequested) GetPledgeId() string {
+	if x != nil {
+		return x.PledgeId
+	}
+	return ""
+}
+
+func (x *PledgeRequested) GetBackerId() string {
+	if x != nil {
+		return x.BackerId
+	}
+	return ""
+}
+
+func (x *PledgeRequested) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *PledgeRequested) GetHoldId() string {
+	if x != nil {
+		return x.HoldId
+	}
+	return ""
+}
+
+func (x *PledgeRequested) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+// PledgeRejected: the ledger did not place a pledge's hold (e.g. the wallet
+// could not cover it); the pledge does not count.
+type PledgeRejected struct {
+	state         protoimpl.MessageState           `protogen:"open.v1"`
+	CampaignId    string                           `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	PledgeId      string                           `protobuf:"bytes,2,opt,name=pledge_id,json=pledgeId,proto3" json:"pledge_id,omitempty"`
+	BackerId      string                           `protobuf:"bytes,3,opt,name=backer_id,json=backerId,proto3" json:"backer_id,omitempty"`
+	Reason        LedgerTransactionRejected_Reason `protobuf:"varint,4,opt,name=reason,proto3,enum=fanfare.events.v1.LedgerTransactionRejected_Reason" json:"reason,omitempty"`
+	Detail        string                           `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PledgeRejected) Reset() {
+	*x = PledgeRejected{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PledgeRejected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PledgeRejected) ProtoMessage() {}
+
+func (x *PledgeRejected) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PledgeRejected.ProtoReflect.Descriptor instead.
+func (*PledgeRejected) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PledgeRejected) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *PledgeRejected) GetPledgeId() string {
+	if x != nil {
+		return x.PledgeId
+	}
+	return ""
+}
+
+func (x *PledgeRejected) GetBackerId() string {
+	if x != nil {
+		return x.BackerId
+	}
+	return ""
+}
+
+func (x *PledgeRejected) GetReason() LedgerTransactionRejected_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return LedgerTransactionRejected_REASON_UNSPECIFIED
+}
+
+func (x *PledgeRejected) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// CampaignClosed: the campaign takes no more pledges or cancellations,
+// because its deadline passed or (close_on_goal) its goal was reached, and
+// no hold was still being placed. It fixes the pledges the crowdfund saga
+// settles.
+type CampaignClosed struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CampaignId string                 `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	ArtistId   string                 `protobuf:"bytes,2,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Goal       *Money                 `protobuf:"bytes,3,opt,name=goal,proto3" json:"goal,omitempty"`
+	// Sum of the standing pledges.
+	Total *Money `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
+	// Every placed, uncancelled pledge.
+	Pledges []*ClosedPledge `protobuf:"bytes,5,rep,name=pledges,proto3" json:"pledges,omitempty"`
+	// Payees of captured pledges (from CampaignOpened).
+	Splits []*Split `protobuf:"bytes,6,rep,name=splits,proto3" json:"splits,omitempty"`
+	// "deadline" or "goal".
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CampaignClosed) Reset() {
+	*x = CampaignClosed{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CampaignClosed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CampaignClosed) ProtoMessage() {}
+
+func (x *CampaignClosed) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CampaignClosed.ProtoReflect.Descriptor instead.
+func (*CampaignClosed) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CampaignClosed) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *CampaignClosed) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *CampaignClosed) GetGoal() *Money {
+	if x != nil {
+		return x.Goal
+	}
+	return nil
+}
+
+func (x *CampaignClosed) GetTotal() *Money {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *CampaignClosed) GetPledges() []*ClosedPledge {
+	if x != nil {
+		return x.Pledges
+	}
+	return nil
+}
+
+func (x *CampaignClosed) GetSplits() []*Split {
+	if x != nil {
+		return x.Splits
+	}
+	return nil
+}
+
+func (x *CampaignClosed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ClosedPledge is one standing pledge of a closed campaign.
+type ClosedPledge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PledgeId      string                 `protobuf:"bytes,1,opt,name=pledge_id,json=pledgeId,proto3" json:"pledge_id,omitempty"`
+	BackerId      string                 `protobuf:"bytes,2,opt,name=backer_id,json=backerId,proto3" json:"backer_id,omitempty"`
+	HoldId        string                 `protobuf:"bytes,3,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	Amount        *Money                 `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClosedPledge) Reset() {
+	*x = ClosedPledge{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClosedPledge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClosedPledge) ProtoMessage() {}
+
+func (x *ClosedPledge) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClosedPledge.ProtoReflect.Descriptor instead.
+func (*ClosedPledge) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClosedPledge) GetPledgeId() string {
+	if x != nil {
+		return x.PledgeId
+	}
+	return ""
+}
+
+func (x *ClosedPledge) GetBackerId() string {
+	if x != nil {
+		return x.BackerId
+	}
+	return ""
+}
+
+func (x *ClosedPledge) GetHoldId() string {
+	if x != nil {
+		return x.HoldId
+	}
+	return ""
+}
+
+func (x *ClosedPledge) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+// ArtistPayeesSet: an artist named the payees of the artist's own money:
+// discovery escrow releases and captured crowdfund pledges are split by
+// them (until set: the artist alone).
+type ArtistPayeesSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ArtistId      string                 `protobuf:"bytes,1,opt,name=artist_id,json=artistId,proto3" json:"artist_id,omitempty"`
+	Splits        []*Split               `protobuf:"bytes,2,rep,name=splits,proto3" json:"splits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArtistPayeesSet) Reset() {
+	*x = ArtistPayeesSet{}
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArtistPayeesSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArtistPayeesSet) ProtoMessage() {}
+
+func (x *ArtistPayeesSet) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArtistPayeesSet.ProtoReflect.Descriptor instead.
+func (*ArtistPayeesSet) Descriptor() ([]byte, []int) {
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ArtistPayeesSet) GetArtistId() string {
+	if x != nil {
+		return x.ArtistId
+	}
+	return ""
+}
+
+func (x *ArtistPayeesSet) GetSplits() []*Split {
+	if x != nil {
+		return x.Splits
+	}
+	return nil
+}
+
 // PledgePlaced: a fan pledged; the amount is a hold on the fan's wallet.
 type PledgePlaced struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -190,7 +590,7 @@ type PledgePlaced struct {
 
 func (x *PledgePlaced) Reset() {
 	*x = PledgePlaced{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[1]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -202,7 +602,7 @@ func (x *PledgePlaced) String() string {
 func (*PledgePlaced) ProtoMessage() {}
 
 func (x *PledgePlaced) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[1]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -215,7 +615,7 @@ func (x *PledgePlaced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PledgePlaced.ProtoReflect.Descriptor instead.
 func (*PledgePlaced) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{1}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PledgePlaced) GetCampaignId() string {
@@ -267,7 +667,7 @@ type PledgeCancelled struct {
 
 func (x *PledgeCancelled) Reset() {
 	*x = PledgeCancelled{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[2]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +679,7 @@ func (x *PledgeCancelled) String() string {
 func (*PledgeCancelled) ProtoMessage() {}
 
 func (x *PledgeCancelled) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[2]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +692,7 @@ func (x *PledgeCancelled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PledgeCancelled.ProtoReflect.Descriptor instead.
 func (*PledgeCancelled) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{2}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PledgeCancelled) GetCampaignId() string {
@@ -339,7 +739,7 @@ type CampaignSucceeded struct {
 
 func (x *CampaignSucceeded) Reset() {
 	*x = CampaignSucceeded{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[3]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +751,7 @@ func (x *CampaignSucceeded) String() string {
 func (*CampaignSucceeded) ProtoMessage() {}
 
 func (x *CampaignSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[3]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +764,7 @@ func (x *CampaignSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignSucceeded.ProtoReflect.Descriptor instead.
 func (*CampaignSucceeded) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{3}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CampaignSucceeded) GetCampaignId() string {
@@ -408,7 +808,7 @@ type CampaignFailed struct {
 
 func (x *CampaignFailed) Reset() {
 	*x = CampaignFailed{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[4]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +820,7 @@ func (x *CampaignFailed) String() string {
 func (*CampaignFailed) ProtoMessage() {}
 
 func (x *CampaignFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[4]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +833,7 @@ func (x *CampaignFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignFailed.ProtoReflect.Descriptor instead.
 func (*CampaignFailed) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{4}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CampaignFailed) GetCampaignId() string {
@@ -477,7 +877,7 @@ type EscrowActionProposed struct {
 
 func (x *EscrowActionProposed) Reset() {
 	*x = EscrowActionProposed{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[5]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +889,7 @@ func (x *EscrowActionProposed) String() string {
 func (*EscrowActionProposed) ProtoMessage() {}
 
 func (x *EscrowActionProposed) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[5]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +902,7 @@ func (x *EscrowActionProposed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscrowActionProposed.ProtoReflect.Descriptor instead.
 func (*EscrowActionProposed) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{5}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EscrowActionProposed) GetProposalId() string {
@@ -568,7 +968,7 @@ type EscrowActionApproved struct {
 
 func (x *EscrowActionApproved) Reset() {
 	*x = EscrowActionApproved{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[6]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +980,7 @@ func (x *EscrowActionApproved) String() string {
 func (*EscrowActionApproved) ProtoMessage() {}
 
 func (x *EscrowActionApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[6]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +993,7 @@ func (x *EscrowActionApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscrowActionApproved.ProtoReflect.Descriptor instead.
 func (*EscrowActionApproved) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{6}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EscrowActionApproved) GetProposalId() string {
@@ -639,7 +1039,7 @@ type EscrowActionAuthorized struct {
 
 func (x *EscrowActionAuthorized) Reset() {
 	*x = EscrowActionAuthorized{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[7]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +1051,7 @@ func (x *EscrowActionAuthorized) String() string {
 func (*EscrowActionAuthorized) ProtoMessage() {}
 
 func (x *EscrowActionAuthorized) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[7]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +1064,7 @@ func (x *EscrowActionAuthorized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscrowActionAuthorized.ProtoReflect.Descriptor instead.
 func (*EscrowActionAuthorized) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{7}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EscrowActionAuthorized) GetProposalId() string {
@@ -716,7 +1116,7 @@ type EscrowActionSettled struct {
 
 func (x *EscrowActionSettled) Reset() {
 	*x = EscrowActionSettled{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[8]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1128,7 @@ func (x *EscrowActionSettled) String() string {
 func (*EscrowActionSettled) ProtoMessage() {}
 
 func (x *EscrowActionSettled) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[8]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1141,7 @@ func (x *EscrowActionSettled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscrowActionSettled.ProtoReflect.Descriptor instead.
 func (*EscrowActionSettled) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{8}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EscrowActionSettled) GetProposalId() string {
@@ -793,7 +1193,7 @@ type EscrowActionFailed struct {
 
 func (x *EscrowActionFailed) Reset() {
 	*x = EscrowActionFailed{}
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[9]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1205,7 @@ func (x *EscrowActionFailed) String() string {
 func (*EscrowActionFailed) ProtoMessage() {}
 
 func (x *EscrowActionFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[9]
+	mi := &file_fanfare_events_v1_escrow_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1218,7 @@ func (x *EscrowActionFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscrowActionFailed.ProtoReflect.Descriptor instead.
 func (*EscrowActionFailed) Descriptor() ([]byte, []int) {
-	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{9}
+	return file_fanfare_events_v1_escrow_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EscrowActionFailed) GetProposalId() string {
@@ -853,7 +1253,7 @@ var File_fanfare_events_v1_escrow_proto protoreflect.FileDescriptor
 
 const file_fanfare_events_v1_escrow_proto_rawDesc = "" +
 	"\n" +
-	"\x1efanfare/events/v1/escrow.proto\x12\x11fanfare.events.v1\x1a fanfare/events/v1/accounts.proto\x1a\x1efanfare/events/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n" +
+	"\x1efanfare/events/v1/escrow.proto\x12\x11fanfare.events.v1\x1a fanfare/events/v1/accounts.proto\x1a\x1efanfare/events/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n" +
 	"\x0eCampaignOpened\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x1b\n" +
@@ -862,7 +1262,40 @@ const file_fanfare_events_v1_escrow_proto_rawDesc = "" +
 	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
 	"\aunlocks\x18\x05 \x01(\tR\aunlocks\x12\x19\n" +
 	"\bsong_ids\x18\x06 \x03(\tR\asongIds\x120\n" +
-	"\x06splits\x18\a \x03(\v2\x18.fanfare.events.v1.SplitR\x06splits\"\xb4\x01\n" +
+	"\x06splits\x18\a \x03(\v2\x18.fanfare.events.v1.SplitR\x06splits\x12\"\n" +
+	"\rclose_on_goal\x18\b \x01(\bR\vcloseOnGoal\"\xde\x01\n" +
+	"\x0fPledgeRequested\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12\x1b\n" +
+	"\tpledge_id\x18\x02 \x01(\tR\bpledgeId\x12\x1b\n" +
+	"\tbacker_id\x18\x03 \x01(\tR\bbackerId\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\x12\x17\n" +
+	"\ahold_id\x18\x05 \x01(\tR\x06holdId\x12%\n" +
+	"\x0etransaction_id\x18\x06 \x01(\tR\rtransactionId\"\xd0\x01\n" +
+	"\x0ePledgeRejected\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12\x1b\n" +
+	"\tpledge_id\x18\x02 \x01(\tR\bpledgeId\x12\x1b\n" +
+	"\tbacker_id\x18\x03 \x01(\tR\bbackerId\x12K\n" +
+	"\x06reason\x18\x04 \x01(\x0e23.fanfare.events.v1.LedgerTransactionRejected.ReasonR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xb1\x02\n" +
+	"\x0eCampaignClosed\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12\x1b\n" +
+	"\tartist_id\x18\x02 \x01(\tR\bartistId\x12,\n" +
+	"\x04goal\x18\x03 \x01(\v2\x18.fanfare.events.v1.MoneyR\x04goal\x12.\n" +
+	"\x05total\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x05total\x129\n" +
+	"\apledges\x18\x05 \x03(\v2\x1f.fanfare.events.v1.ClosedPledgeR\apledges\x120\n" +
+	"\x06splits\x18\x06 \x03(\v2\x18.fanfare.events.v1.SplitR\x06splits\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x93\x01\n" +
+	"\fClosedPledge\x12\x1b\n" +
+	"\tpledge_id\x18\x01 \x01(\tR\bpledgeId\x12\x1b\n" +
+	"\tbacker_id\x18\x02 \x01(\tR\bbackerId\x12\x17\n" +
+	"\ahold_id\x18\x03 \x01(\tR\x06holdId\x120\n" +
+	"\x06amount\x18\x04 \x01(\v2\x18.fanfare.events.v1.MoneyR\x06amount\"`\n" +
+	"\x0fArtistPayeesSet\x12\x1b\n" +
+	"\tartist_id\x18\x01 \x01(\tR\bartistId\x120\n" +
+	"\x06splits\x18\x02 \x03(\v2\x18.fanfare.events.v1.SplitR\x06splits\"\xb4\x01\n" +
 	"\fPledgePlaced\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x1b\n" +
@@ -941,43 +1374,56 @@ func file_fanfare_events_v1_escrow_proto_rawDescGZIP() []byte {
 }
 
 var file_fanfare_events_v1_escrow_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fanfare_events_v1_escrow_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_fanfare_events_v1_escrow_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fanfare_events_v1_escrow_proto_goTypes = []any{
 	(EscrowAction)(0),                     // 0: fanfare.events.v1.EscrowAction
 	(*CampaignOpened)(nil),                // 1: fanfare.events.v1.CampaignOpened
-	(*PledgePlaced)(nil),                  // 2: fanfare.events.v1.PledgePlaced
-	(*PledgeCancelled)(nil),               // 3: fanfare.events.v1.PledgeCancelled
-	(*CampaignSucceeded)(nil),             // 4: fanfare.events.v1.CampaignSucceeded
-	(*CampaignFailed)(nil),                // 5: fanfare.events.v1.CampaignFailed
-	(*EscrowActionProposed)(nil),          // 6: fanfare.events.v1.EscrowActionProposed
-	(*EscrowActionApproved)(nil),          // 7: fanfare.events.v1.EscrowActionApproved
-	(*EscrowActionAuthorized)(nil),        // 8: fanfare.events.v1.EscrowActionAuthorized
-	(*EscrowActionSettled)(nil),           // 9: fanfare.events.v1.EscrowActionSettled
-	(*EscrowActionFailed)(nil),            // 10: fanfare.events.v1.EscrowActionFailed
-	(*Money)(nil),                         // 11: fanfare.events.v1.Money
-	(*timestamppb.Timestamp)(nil),         // 12: google.protobuf.Timestamp
-	(*Split)(nil),                         // 13: fanfare.events.v1.Split
-	(LedgerTransactionRejected_Reason)(0), // 14: fanfare.events.v1.LedgerTransactionRejected.Reason
+	(*PledgeRequested)(nil),               // 2: fanfare.events.v1.PledgeRequested
+	(*PledgeRejected)(nil),                // 3: fanfare.events.v1.PledgeRejected
+	(*CampaignClosed)(nil),                // 4: fanfare.events.v1.CampaignClosed
+	(*ClosedPledge)(nil),                  // 5: fanfare.events.v1.ClosedPledge
+	(*ArtistPayeesSet)(nil),               // 6: fanfare.events.v1.ArtistPayeesSet
+	(*PledgePlaced)(nil),                  // 7: fanfare.events.v1.PledgePlaced
+	(*PledgeCancelled)(nil),               // 8: fanfare.events.v1.PledgeCancelled
+	(*CampaignSucceeded)(nil),             // 9: fanfare.events.v1.CampaignSucceeded
+	(*CampaignFailed)(nil),                // 10: fanfare.events.v1.CampaignFailed
+	(*EscrowActionProposed)(nil),          // 11: fanfare.events.v1.EscrowActionProposed
+	(*EscrowActionApproved)(nil),          // 12: fanfare.events.v1.EscrowActionApproved
+	(*EscrowActionAuthorized)(nil),        // 13: fanfare.events.v1.EscrowActionAuthorized
+	(*EscrowActionSettled)(nil),           // 14: fanfare.events.v1.EscrowActionSettled
+	(*EscrowActionFailed)(nil),            // 15: fanfare.events.v1.EscrowActionFailed
+	(*Money)(nil),                         // 16: fanfare.events.v1.Money
+	(*timestamppb.Timestamp)(nil),         // 17: google.protobuf.Timestamp
+	(*Split)(nil),                         // 18: fanfare.events.v1.Split
+	(LedgerTransactionRejected_Reason)(0), // 19: fanfare.events.v1.LedgerTransactionRejected.Reason
 }
 var file_fanfare_events_v1_escrow_proto_depIdxs = []int32{
-	11, // 0: fanfare.events.v1.CampaignOpened.goal:type_name -> fanfare.events.v1.Money
-	12, // 1: fanfare.events.v1.CampaignOpened.deadline:type_name -> google.protobuf.Timestamp
-	13, // 2: fanfare.events.v1.CampaignOpened.splits:type_name -> fanfare.events.v1.Split
-	11, // 3: fanfare.events.v1.PledgePlaced.amount:type_name -> fanfare.events.v1.Money
-	11, // 4: fanfare.events.v1.CampaignSucceeded.total:type_name -> fanfare.events.v1.Money
-	11, // 5: fanfare.events.v1.CampaignFailed.total:type_name -> fanfare.events.v1.Money
-	0,  // 6: fanfare.events.v1.EscrowActionProposed.action:type_name -> fanfare.events.v1.EscrowAction
-	11, // 7: fanfare.events.v1.EscrowActionProposed.amount:type_name -> fanfare.events.v1.Money
-	0,  // 8: fanfare.events.v1.EscrowActionAuthorized.action:type_name -> fanfare.events.v1.EscrowAction
-	11, // 9: fanfare.events.v1.EscrowActionAuthorized.amount:type_name -> fanfare.events.v1.Money
-	0,  // 10: fanfare.events.v1.EscrowActionSettled.action:type_name -> fanfare.events.v1.EscrowAction
-	11, // 11: fanfare.events.v1.EscrowActionSettled.amount:type_name -> fanfare.events.v1.Money
-	14, // 12: fanfare.events.v1.EscrowActionFailed.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	16, // 0: fanfare.events.v1.CampaignOpened.goal:type_name -> fanfare.events.v1.Money
+	17, // 1: fanfare.events.v1.CampaignOpened.deadline:type_name -> google.protobuf.Timestamp
+	18, // 2: fanfare.events.v1.CampaignOpened.splits:type_name -> fanfare.events.v1.Split
+	16, // 3: fanfare.events.v1.PledgeRequested.amount:type_name -> fanfare.events.v1.Money
+	19, // 4: fanfare.events.v1.PledgeRejected.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	16, // 5: fanfare.events.v1.CampaignClosed.goal:type_name -> fanfare.events.v1.Money
+	16, // 6: fanfare.events.v1.CampaignClosed.total:type_name -> fanfare.events.v1.Money
+	5,  // 7: fanfare.events.v1.CampaignClosed.pledges:type_name -> fanfare.events.v1.ClosedPledge
+	18, // 8: fanfare.events.v1.CampaignClosed.splits:type_name -> fanfare.events.v1.Split
+	16, // 9: fanfare.events.v1.ClosedPledge.amount:type_name -> fanfare.events.v1.Money
+	18, // 10: fanfare.events.v1.ArtistPayeesSet.splits:type_name -> fanfare.events.v1.Split
+	16, // 11: fanfare.events.v1.PledgePlaced.amount:type_name -> fanfare.events.v1.Money
+	16, // 12: fanfare.events.v1.CampaignSucceeded.total:type_name -> fanfare.events.v1.Money
+	16, // 13: fanfare.events.v1.CampaignFailed.total:type_name -> fanfare.events.v1.Money
+	0,  // 14: fanfare.events.v1.EscrowActionProposed.action:type_name -> fanfare.events.v1.EscrowAction
+	16, // 15: fanfare.events.v1.EscrowActionProposed.amount:type_name -> fanfare.events.v1.Money
+	0,  // 16: fanfare.events.v1.EscrowActionAuthorized.action:type_name -> fanfare.events.v1.EscrowAction
+	16, // 17: fanfare.events.v1.EscrowActionAuthorized.amount:type_name -> fanfare.events.v1.Money
+	0,  // 18: fanfare.events.v1.EscrowActionSettled.action:type_name -> fanfare.events.v1.EscrowAction
+	16, // 19: fanfare.events.v1.EscrowActionSettled.amount:type_name -> fanfare.events.v1.Money
+	19, // 20: fanfare.events.v1.EscrowActionFailed.reason:type_name -> fanfare.events.v1.LedgerTransactionRejected.Reason
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_events_v1_escrow_proto_init() }
@@ -993,7 +1439,7 @@ func file_fanfare_events_v1_escrow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_events_v1_escrow_proto_rawDesc), len(file_fanfare_events_v1_escrow_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
