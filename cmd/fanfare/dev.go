@@ -22,10 +22,12 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/sagas/crowdfund"
 	referralsaga "github.com/fanfare/fanfare/sagas/referral"
 	"github.com/fanfare/fanfare/sagas/royalty"
 	"github.com/fanfare/fanfare/services/accounts"
 	"github.com/fanfare/fanfare/services/chains"
+	"github.com/fanfare/fanfare/services/escrow"
 	"github.com/fanfare/fanfare/services/plays"
 	"github.com/fanfare/fanfare/services/reports"
 	"github.com/fanfare/fanfare/services/songs"
@@ -290,10 +292,18 @@ func devServices(ctx context.Context, dataDir string, store *eventstore.Store, e
 	if err != nil {
 		return nil, err
 	}
+	esc, err := escrow.New(ctx, escrow.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := crowdfund.New(crowdfund.Config{Store: store, Brokers: brokers})
+	if err != nil {
+		return nil, err
+	}
 	rep, err := reports.New(ctx, reports.Config{Store: store, EventStoreURL: esURL, Brokers: brokers, IdentityKey: idKey})
 	if err != nil {
 		return nil, err
 	}
 	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy},
-		{"tipping", tip}, {"referral saga", ref}, {"reports", rep}}, nil
+		{"tipping", tip}, {"referral saga", ref}, {"escrow", esc}, {"crowdfund saga", cf}, {"reports", rep}}, nil
 }

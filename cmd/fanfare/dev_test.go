@@ -8,6 +8,8 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
+	escrowv1 "github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1/escrowv1connect"
 	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
 	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
@@ -266,6 +268,10 @@ func serviceKeys(t *testing.T, dir, httpAddr string) ed25519.PublicKey {
 	tips, err := tippingv1connect.NewTippingServiceClient(http.DefaultClient, "http://"+httpAddr, as).GetTipSettings(ctx, connect.NewRequest(&tippingv1.GetTipSettingsRequest{}))
 	if err != nil || tips.Msg.Settings.ThumbsUpAmount != "0.50" || tips.Msg.Settings.AutoTipMonthlyBudget != "5.00" {
 		t.Fatalf("tipping service through fanfare dev: %v %v", tips, err)
+	}
+	esc, err := escrowv1connect.NewEscrowServiceClient(http.DefaultClient, "http://"+httpAddr, as).GetEscrow(ctx, connect.NewRequest(&escrowv1.GetEscrowRequest{}))
+	if err != nil || esc.Msg.Escrow.Balance != "0.00000000" || esc.Msg.Escrow.Quorum != 2 {
+		t.Fatalf("escrow service through fanfare dev: %v %v", esc, err)
 	}
 	return ed25519.PublicKey(reg.Msg.SigningKey)
 }

@@ -49,6 +49,8 @@ func TestMain(m *testing.M) {
 		runReactor()
 	case "accounts":
 		runAccounts()
+	case "crowdfund":
+		runCrowdfund()
 	}
 	os.Exit(0)
 }

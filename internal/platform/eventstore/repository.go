@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fanfare/fanfare/events"
 	"github.com/google/uuid"
@@ -51,6 +52,44 @@ type Repository[A Aggregate] struct {
 	category string
 	newAgg   func(id string) A
 	opts     RepositoryOptions
+	locks    streamLocks
+}
+
+// streamLocks serialize a process's updates of one stream: concurrent
+// callers (e.g. many pledges to one campaign) queue instead of losing
+// optimistic-concurrency races until the retries run out. Other
+// processes still race, and retry.
+type streamLocks struct {
+	mu sync.Mutex
+	m  map[string]*streamLock
+}
+
+type streamLock struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (l *streamLocks) lock(id string) func() {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*streamLock{}
+	}
+	e := l.m[id]
+	if e == nil {
+		e = &streamLock{}
+		l.m[id] = e
+	}
+	e.n++
+	l.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		l.mu.Lock()
+		if e.n--; e.n == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // NewRepository makes a repository for aggregates created by newAgg.
@@ -140,6 +179,7 @@ func (re *reaction) eventID(i int) uuid.UUID {
 }
 
 func (r *Repository[A]) update(ctx context.Context, id string, fn func(A) error, re *reaction) error {
+	defer r.locks.lock(id)()
 	for attempt := 0; attempt <= r.opts.Retries; attempt++ {
 		var seen map[uuid.UUID]bool
 		if re != nil {
