@@ -191,4 +191,3 @@ func mustPayments(t *testing.T, splits []*eventsv1.Split, units int64) []songvie
 	}
 	return p
 }
-
