@@ -25,6 +25,7 @@ import (
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	accdomain "github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/fanfare/fanfare/services/escrow"
+	"github.com/fanfare/fanfare/services/reports/audit"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -35,6 +36,7 @@ type harness struct {
 	t        *testing.T
 	ctx      context.Context
 	store    *eventstore.Store
+	esURL    string
 	key      ed25519.PrivateKey
 	usd, fan *adapters.BookWriter
 	clock    *servicetest.Clock
@@ -47,7 +49,8 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, store: eventstore.NewStore(estest.Connect(t)), clock: servicetest.NewClock(time.Now().UTC())}
+	client, url := estest.ConnectURL(t)
+	h := &harness{t: t, ctx: ctx, store: eventstore.NewStore(client), esURL: url, clock: servicetest.NewClock(time.Now().UTC())}
 	brokers := servicetest.Bus(t, h.store)
 	_, h.key, _ = ed25519.GenerateKey(nil)
 	pub := h.key.Public().(ed25519.PublicKey)
@@ -333,6 +336,12 @@ func TestCrowdfundsAllOrNothing(t *testing.T) {
 	if r := h.pledge("b2", h.campaign("ar", "1", true).CampaignId, "80.00"); r.Status != "placed" {
 		t.Fatalf("a pledge of everything left after the settlements: %v", r)
 	}
+	// The auditor's replay of the log finds both campaigns all or nothing.
+	res, err := audit.Replay(ctx, h.esURL, audit.Options{})
+	if err != nil || !res.Clean() {
+		t.Fatalf("audit: %v %+v", err, res)
+	}
+	t.Logf("audit replayed %d events, hash %s", res.Events, res.Hash)
 }
 
 // Random pledges, cancellations and rejected pledges over several

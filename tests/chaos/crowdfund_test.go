@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
@@ -48,18 +47,7 @@ func runCrowdfund() {
 // their pledge, and the books summing to zero.
 func TestKill9CrowdfundSagaMidSettlement(t *testing.T) {
 	srv, broker, ctx, env := infra(t)
-	client, err := eventstore.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store := eventstore.NewStore(client)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	go forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub})
+	_, store, _ := forwarding(t, ctx, srv.URL(), broker.Brokers())
 	_, key, _ := ed25519.GenerateKey(nil)
 	pk := key.Public().(ed25519.PublicKey)
 	acc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: broker.Brokers(), IdentityKey: pk})

@@ -57,19 +57,7 @@ func runAccounts() {
 // snapshot plus tail.
 func TestKill9AccountsWhileTransfersFlow(t *testing.T) {
 	srv, broker, ctx, env := infra(t)
-	client, err := eventstore.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store := eventstore.NewStore(client)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: broker.Brokers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	fwdErr := make(chan error, 1)
-	go func() { fwdErr <- forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub}) }()
+	client, store, fwdErr := forwarding(t, ctx, srv.URL(), broker.Brokers())
 
 	request := func(id, debit, credit string, amount int64) eventstore.Pending {
 		r := domain.Request{ID: id, Asset: "USD", Kind: domain.KindTip, RequestedBy: "chaos",
@@ -247,4 +235,23 @@ func diagnose(t *testing.T, ctx context.Context, client *esdb.Client, brokers []
 	for _, g := range groups {
 		t.Logf("group state %s members %d (%v)", g.State, len(g.Members), err)
 	}
+}
+
+// forwarding connects to the event store and runs the forwarder to the
+// broker until ctx ends; its error comes on the channel.
+func forwarding(t *testing.T, ctx context.Context, esURL string, brokers []string) (*esdb.Client, *eventstore.Store, <-chan error) {
+	client, err := eventstore.Connect(esURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	store := eventstore.NewStore(client)
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	fwdErr := make(chan error, 1)
+	go func() { fwdErr <- forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub}) }()
+	return client, store, fwdErr
 }
