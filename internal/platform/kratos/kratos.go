@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -178,8 +179,33 @@ func (s *Server) PublicURL() string { return s.publicURL }
 func (s *Server) AdminURL() string { return s.adminURL }
 
 // Start migrates the SQLite database in cfg.DataDir and starts `kratos serve`
-// with deploy/kratos/kratos.yml, returning once both APIs report ready.
+// with deploy/kratos/kratos.yml, returning once both APIs report ready. An
+// address with port 0 gets a free port; as Kratos binds it only after
+// start-up, another process may take it meanwhile, and then Start tries
+// again on new ports (3 times in all).
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	pubFree, admFree := strings.HasSuffix(cfg.PublicAddr, ":0"), strings.HasSuffix(cfg.AdminAddr, ":0")
+	for attempt := 1; ; attempt++ {
+		c := cfg
+		var err error
+		if pubFree {
+			if c.PublicAddr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+		if admFree {
+			if c.AdminAddr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+		s, err := start(ctx, c)
+		if err == nil || !(pubFree || admFree) || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+func start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("kratos: Config.DataDir is required")
 	}
