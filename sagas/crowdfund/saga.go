@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/fanfare/fanfare/events"
@@ -17,6 +16,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/crowdfund/domain"
+	escrow "github.com/fanfare/fanfare/services/escrow/domain"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -31,9 +31,6 @@ const (
 
 // Category of the saga's streams: crowdfund-<campaign id>.
 const Category = "crowdfund"
-
-// batchWorkers bounds the reactions to one book batch that run at once.
-const batchWorkers = 16
 
 // Config wires the saga.
 type Config struct {
@@ -69,40 +66,21 @@ func (s *Service) OnBookBatch(ctx context.Context, cause events.Envelope, e *eve
 	if e.Asset != domain.USD {
 		return nil
 	}
-	byCampaign := map[string][]*eventsv1.BookBatchAppended_Decision{}
-	var ids []string
+	var mine []*eventsv1.BookBatchAppended_Decision
 	for _, en := range e.Entries {
-		d := en.GetDecision()
-		if d.GetRequest().GetRequestedBy() != domain.RequestedBy {
-			continue
+		if d := en.GetDecision(); d.GetRequest().GetRequestedBy() == domain.RequestedBy {
+			mine = append(mine, d)
 		}
-		id, _, ok := strings.Cut(d.Request.TransactionId, "/")
-		if !ok {
-			slog.Warn("crowdfund: a ledger answer names no campaign", "transaction", d.Request.TransactionId)
-			continue
-		}
-		if byCampaign[id] == nil {
-			ids = append(ids, id)
-		}
-		byCampaign[id] = append(byCampaign[id], d)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(batchWorkers)
-	for _, id := range ids {
-		// The consumer name tells the streams' event ids apart, as they
-		// share the batch as their cause.
-		g.Go(func() error {
-			return s.Settlements.React(gctx, id, LedgerGroup+"/"+id, cause, func(st *domain.Settlement) error {
-				for _, d := range byCampaign[id] {
-					if err := st.Decide(d); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		})
-	}
-	return g.Wait()
+	return eventstore.ReactEach(ctx, s.Settlements, LedgerGroup, cause, mine,
+		func(d *eventsv1.BookBatchAppended_Decision) string {
+			id := escrow.CampaignOf(d.Request.TransactionId)
+			if id == "" {
+				slog.Warn("crowdfund: a ledger answer names no campaign", "transaction", d.Request.TransactionId)
+			}
+			return id
+		},
+		func(st *domain.Settlement, d *eventsv1.BookBatchAppended_Decision) error { return st.Decide(d) }, nil)
 }
 
 // Groups are the saga's consumer groups.

@@ -17,7 +17,6 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/referral/domain"
 	"github.com/fanfare/fanfare/services/songs/songview"
-	"golang.org/x/sync/errgroup"
 )
 
 // RequestedBy names the saga on its ledger requests.
@@ -86,23 +85,16 @@ func (s *Saga) OnBookBatch(ctx context.Context, cause events.Envelope, e *events
 	if e.Asset != domain.USD {
 		return nil
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(batchWorkers)
+	var mine []*eventsv1.BookBatchAppended_Decision
 	for _, en := range e.Entries {
-		d := en.GetDecision()
-		id := d.GetRequest().GetTransactionId()
-		if d == nil || d.Request.GetRequestedBy() != RequestedBy || id == "" {
-			continue
+		if d := en.GetDecision(); d.GetRequest().GetRequestedBy() == RequestedBy && d.Request.TransactionId != "" {
+			mine = append(mine, d)
 		}
-		g.Go(func() error {
-			return s.Purchases.React(ctx, id, LedgerGroup+"/"+id, cause, func(r *domain.Referral) error { return r.Decide(d) })
-		})
 	}
-	return g.Wait()
+	return eventstore.ReactEach(ctx, s.Purchases, LedgerGroup, cause, mine,
+		func(d *eventsv1.BookBatchAppended_Decision) string { return d.Request.TransactionId },
+		func(r *domain.Referral, d *eventsv1.BookBatchAppended_Decision) error { return r.Decide(d) }, nil)
 }
-
-// batchWorkers bounds the reactions to one book batch that run at once.
-const batchWorkers = 16
 
 // react runs fn as a reaction on purchase id with the catalog's songs.
 // Planning takes the song as the catalog has it at that moment; when the

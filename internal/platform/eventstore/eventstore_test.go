@@ -183,6 +183,45 @@ func TestReactIsIdempotent(t *testing.T) {
 	}
 }
 
+// ReactEach groups one cause's items by stream, applies each stream's
+// items in one reaction whose event ids carry the stream, reports each
+// stream once (a redelivery with the zero aggregate) and appends nothing
+// when the cause comes again.
+func TestReactEach(t *testing.T) {
+	store := eventstore.NewStore(estest.Connect(t))
+	repo := eventstore.NewRepository(store, "deposit", newDeposit, eventstore.RepositoryOptions{})
+	a, b := uuid.NewString(), uuid.NewString()
+	items := []string{a, b, "", a, a}
+	cause := events.Envelope{ID: uuid.New(), CorrelationID: uuid.New()}
+	for round := 0; round < 2; round++ {
+		var mu sync.Mutex
+		done := map[string]int{}
+		err := eventstore.ReactEach(ctx(t), repo, "confirmer", cause, items, func(s string) string { return s },
+			func(d *deposit, _ string) error { return d.Confirm() },
+			func(id string, d *deposit, its []string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if (round == 0) != (d != nil) {
+					t.Errorf("round %d: stream %s reported with aggregate %v", round, id, d)
+				}
+				done[id] += len(its)
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done[a] != 3 || done[b] != 1 || len(done) != 2 {
+			t.Fatalf("round %d: done %v", round, done)
+		}
+	}
+	for id, want := range map[string]int{a: 3, b: 1} {
+		var got []eventstore.Event
+		store.ReadStream(ctx(t), repo.Stream(id), 0, func(e eventstore.Event) error { got = append(got, e); return nil })
+		if len(got) != want || got[0].Envelope.ID != events.ReactionID("confirmer/"+id, cause.ID) {
+			t.Fatalf("stream %s: %d events (first %v), want %d with ids of consumer confirmer/<id>", id, len(got), got[0].Envelope.ID, want)
+		}
+	}
+}
+
 func TestSnapshots(t *testing.T) {
 	store := eventstore.NewStore(estest.Connect(t))
 	repo := eventstore.NewRepository(store, "deposit", newDeposit, eventstore.RepositoryOptions{SnapshotEvery: 5})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fanfare/fanfare/events"
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -163,6 +164,55 @@ func (r *Repository[A]) Update(ctx context.Context, id string, fn func(A) error)
 func (r *Repository[A]) React(ctx context.Context, id, consumer string, cause events.Envelope, fn func(A) error) error {
 	ctx = WithCause(ctx, CausedBy(cause))
 	return r.update(ctx, id, fn, &reaction{consumer: consumer, cause: cause.ID})
+}
+
+// ReactWorkers bounds the streams one ReactEach reacts on at once.
+const ReactWorkers = 16
+
+// ReactEach reacts once per stream to a cause that concerns many streams
+// (the ledger's decisions in one book batch): key names the stream id of
+// each item ("" skips it), each stream's items go through fn in order,
+// and the streams are handled side by side, at most ReactWorkers at once
+// (a book's batches all come through one partition, so one at a time).
+// The consumer name gets "/<id>", so the streams' event ids, which share
+// the cause, differ. done, if not nil, runs after each stream's reaction
+// succeeded, with the aggregate it applied the items to, or A's zero value
+// when the stream already held the reaction (a redelivery).
+func ReactEach[A Aggregate, T any](ctx context.Context, r *Repository[A], consumer string, cause events.Envelope, items []T,
+	key func(T) string, fn func(A, T) error, done func(id string, agg A, items []T)) error {
+	byID := map[string][]T{}
+	var ids []string
+	for _, it := range items {
+		id := key(it)
+		if id == "" {
+			continue
+		}
+		if byID[id] == nil {
+			ids = append(ids, id)
+		}
+		byID[id] = append(byID[id], it)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(ReactWorkers)
+	for _, id := range ids {
+		g.Go(func() error {
+			var agg A
+			err := r.React(gctx, id, consumer+"/"+id, cause, func(a A) error {
+				agg = a
+				for _, it := range byID[id] {
+					if err := fn(a, it); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err == nil && done != nil {
+				done(id, agg, byID[id])
+			}
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 type reaction struct {

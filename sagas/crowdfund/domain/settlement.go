@@ -11,6 +11,7 @@ import (
 	"github.com/fanfare/fanfare/events"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	escrow "github.com/fanfare/fanfare/services/escrow/domain"
 	"github.com/fanfare/fanfare/services/songs/songview"
 	"google.golang.org/protobuf/proto"
 )
@@ -66,8 +67,10 @@ func NewSettlement(id string) *Settlement {
 func Escrow(campaignID string) string { return accounts.EscrowID("campaign", campaignID, USD) }
 
 // TransactionID is the ledger transaction settling one hold; the campaign
-// id in it leads the answer back.
-func TransactionID(campaignID, holdID string) string { return campaignID + "/settle/" + holdID }
+// id in it leads the answer back (escrow.CampaignOf).
+func TransactionID(campaignID, holdID string) string {
+	return escrow.TransactionID(campaignID, "settle", holdID)
+}
 
 // Started reports whether the outcome is fixed.
 func (s *Settlement) Started() bool {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	accounts "github.com/fanfare/fanfare/services/accounts/domain"
 )
 
 // Balances are committed balances of one book (holds are not subtracted).
@@ -59,4 +60,16 @@ func (b *Balances) Get(account string) int64 {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.total[account]
+}
+
+// DebitOwner is the owner of the first account a request's postings debit
+// that is of kind (and, for escrows, of purpose): the identity of a
+// wallet, the ref of an escrow; "" if none is.
+func DebitOwner(r *eventsv1.LedgerTransactionRequested, kind accounts.AccountKind, purpose string) string {
+	for _, p := range r.GetPostings() {
+		if id, err := accounts.ParseAccountID(p.Debit); err == nil && id.Kind == kind && id.Purpose == purpose {
+			return id.Owner
+		}
+	}
+	return ""
 }

@@ -81,8 +81,9 @@ func (c *Campaign) Deadline() time.Time { return c.Opened.GetDeadline().AsTime()
 
 func usd(units int64) string { return money.FormatUnits(units, 2) + " USD" }
 
-// TransactionID is the ledger transaction of a pledge's hold operation
-// ("place" or "void"); the campaign id in it leads the answer back.
+// TransactionID is the ledger transaction of a hold operation on a
+// campaign's pledge ("place" and "void" here, "settle" in the crowdfund
+// saga); the campaign id in it leads the answer back (CampaignOf).
 func TransactionID(campaignID, op, pledgeID string) string {
 	return campaignID + "/" + op + "/" + pledgeID
 }

@@ -6,12 +6,13 @@ import (
 	"log/slog"
 
 	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/fanfare/fanfare/services/accounts/ledgerview"
 	"github.com/fanfare/fanfare/services/songs/songview"
 	"github.com/fanfare/fanfare/services/tipping/domain"
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -53,59 +54,35 @@ func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *event
 	if e.Asset != domain.USD.Code {
 		return nil
 	}
-	byFan := map[string][]*eventsv1.BookBatchAppended_Decision{}
-	var fans []string
-	var charges []*eventsv1.BookBatchAppended_Decision
+	var tips, charges []*eventsv1.BookBatchAppended_Decision
 	for _, en := range e.Entries {
 		d := en.GetDecision()
 		switch d.GetRequest().GetRequestedBy() {
 		case domain.RequestedBy:
-			fan := payer(d.Request)
-			if fan == "" {
-				slog.Warn("a tip's ledger answer names no payer; the tip stays pending", "transaction", d.Request.TransactionId)
-				continue
-			}
-			if byFan[fan] == nil {
-				fans = append(fans, fan)
-			}
-			byFan[fan] = append(byFan[fan], d)
+			tips = append(tips, d)
 		case domain.SubscriptionsRequestedBy:
 			charges = append(charges, d)
 		}
 	}
-	// Fans' streams are independent: their reactions run side by side (the
-	// book's batches all come through one partition).
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(batchWorkers)
-	for _, fan := range fans {
-		// One reaction per fan stream; the consumer name tells the streams'
-		// event ids apart, as they share the batch as their cause.
-		g.Go(func() error {
-			err := a.Fans.React(gctx, fan, TipOutcomeConsumer+"/"+fan, cause, func(f *domain.Fan) error {
-				for _, d := range byFan[fan] {
-					if err := f.Decide(d); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+	err := eventstore.ReactEach(ctx, a.Fans, TipOutcomeConsumer, cause, tips,
+		func(d *eventsv1.BookBatchAppended_Decision) string {
+			fan := ledgerview.DebitOwner(d.Request, accounts.AccountWallet, "")
+			if fan == "" {
+				slog.Warn("a tip's ledger answer names no payer; the tip stays pending", "transaction", d.Request.TransactionId)
 			}
-			for _, d := range byFan[fan] {
+			return fan
+		},
+		func(f *domain.Fan, d *eventsv1.BookBatchAppended_Decision) error { return f.Decide(d) },
+		func(_ string, _ *domain.Fan, ds []*eventsv1.BookBatchAppended_Decision) {
+			for _, d := range ds {
 				a.waits.Notify(d.Request.TransactionId)
 			}
-			return nil
 		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil || len(charges) == 0 {
 		return err
 	}
-	if len(charges) == 0 {
-		return nil
-	}
 	var subs []string
-	err := a.Subs.Do(ctx, func(s *domain.Subscriptions) ([]proto.Message, error) {
+	err = a.Subs.Do(ctx, func(s *domain.Subscriptions) ([]proto.Message, error) {
 		subs = subs[:0]
 		var evs []proto.Message
 		for _, d := range charges {
@@ -124,17 +101,4 @@ func (a *App) OnLedgerBatch(ctx context.Context, cause events.Envelope, e *event
 		a.waits.Notify(id)
 	}
 	return err
-}
-
-// batchWorkers bounds the reactions to one book batch that run at once.
-const batchWorkers = 16
-
-// payer is the identity whose wallet a tip debits.
-func payer(r *eventsv1.LedgerTransactionRequested) string {
-	for _, p := range r.GetPostings() {
-		if id, err := accounts.ParseAccountID(p.Debit); err == nil && id.Kind == accounts.AccountWallet {
-			return id.Owner
-		}
-	}
-	return ""
 }
