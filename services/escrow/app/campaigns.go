@@ -127,25 +127,41 @@ func (a *App) GetCampaign(ctx context.Context, id string) (*domain.Campaign, err
 }
 
 func (a *App) loadCampaign(ctx context.Context, id string) (*domain.Campaign, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return nil, apperr.New(apperr.InvalidInput, "campaign_id %q is not a campaign id", id)
-	}
-	c, _, err := a.Campaigns.Load(ctx, id)
-	if err != nil {
+	if err := checkCampaignID(id); err != nil {
 		return nil, err
 	}
-	if c.Opened == nil {
-		return nil, apperr.New(apperr.NotFound, "no campaign %s", id)
+	c, _, err := a.Campaigns.Load(ctx, id)
+	if err == nil {
+		err = opened(c)
 	}
-	return c, nil
+	return c, err
 }
 
-// updateCampaign runs fn on an opened campaign.
+// updateCampaign runs fn on an opened campaign (one read of its stream).
 func (a *App) updateCampaign(ctx context.Context, id string, fn func(*domain.Campaign) error) error {
-	if _, err := a.loadCampaign(ctx, id); err != nil {
+	if err := checkCampaignID(id); err != nil {
 		return err
 	}
-	return a.Campaigns.Update(ctx, id, fn)
+	return a.Campaigns.Update(ctx, id, func(c *domain.Campaign) error {
+		if err := opened(c); err != nil {
+			return err
+		}
+		return fn(c)
+	})
+}
+
+func checkCampaignID(id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return apperr.New(apperr.InvalidInput, "campaign_id %q is not a campaign id", id)
+	}
+	return nil
+}
+
+func opened(c *domain.Campaign) error {
+	if c.Opened == nil {
+		return apperr.New(apperr.NotFound, "no campaign %s", c.ID)
+	}
+	return nil
 }
 
 func (a *App) awaitPledge(ctx context.Context, campaignID, pledgeID string, wait time.Duration) (*domain.Campaign, *domain.Pledge, error) {
