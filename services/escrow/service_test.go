@@ -96,32 +96,14 @@ func (h *harness) open(book *adapters.BookWriter, ids ...string) {
 	}
 }
 
-// balances are the named accounts' totals in a book (ids without ":",
-// other than mint and burn, are identities' wallets); every balance of the book summing to zero is
-// checked too.
 func (h *harness) balances(book *adapters.BookWriter, ids ...string) map[string]int64 {
 	h.t.Helper()
-	all := accountstest.Balances(h.t, book)
-	out := map[string]int64{}
-	for _, id := range ids {
-		acct := id
-		if !strings.Contains(id, ":") && id != accdomain.Mint && id != accdomain.Burn {
-			acct = accdomain.WalletID(id, book.Asset())
-		}
-		out[id] = all[acct]
-	}
-	return out
+	return accountstest.Named(h.t, book, ids...)
 }
 
 func (h *harness) wantBalances(book *adapters.BookWriter, want map[string]int64) {
 	h.t.Helper()
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
-	}
-	if got := h.balances(book, ids...); fmt.Sprint(got) != fmt.Sprint(want) {
-		h.t.Fatalf("%s balances %v, want %v", book.Asset(), got, want)
-	}
+	accountstest.Want(h.t, book, want)
 }
 
 func wantCode(t *testing.T, err error, code connect.Code, mentions string) {

@@ -95,23 +95,12 @@ func (h *harness) song(artist string, payees ...string) string {
 // balance of the book summing to zero is checked too).
 func (h *harness) balances(ids ...string) map[string]int64 {
 	h.t.Helper()
-	all := accountstest.Balances(h.t, h.usd)
-	out := map[string]int64{}
-	for _, id := range ids {
-		out[id] = all[accdomain.WalletID(id, "USD")]
-	}
-	return out
+	return accountstest.Named(h.t, h.usd, ids...)
 }
 
 func (h *harness) wantBalances(want map[string]int64) {
 	h.t.Helper()
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
-	}
-	if got := h.balances(ids...); fmt.Sprint(got) != fmt.Sprint(want) {
-		h.t.Fatalf("balances %v, want %v", got, want)
-	}
+	accountstest.Want(h.t, h.usd, want)
 }
 
 // eventually retries check until it passes (20 s at most).

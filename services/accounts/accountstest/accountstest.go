@@ -3,6 +3,8 @@
 package accountstest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/fanfare/fanfare/services/accounts/adapters"
@@ -41,5 +43,35 @@ func Fund(t testing.TB, book *adapters.BookWriter, wallet, id string, units int6
 		Postings: []domain.Posting{{Debit: domain.ExternalID("bank"), Credit: wallet, Amount: units}}}
 	if out, err := book.Apply(ctx, req); err != nil || !out.Committed() {
 		t.Fatalf("fund %s: %+v %v", wallet, out, err)
+	}
+}
+
+// Named returns the totals of the named accounts of the book (ids without
+// ":", other than mint and burn, name identities' wallets in the book's
+// asset) and checks that every balance sums to zero.
+func Named(t testing.TB, book *adapters.BookWriter, ids ...string) map[string]int64 {
+	t.Helper()
+	all := Balances(t, book)
+	out := map[string]int64{}
+	for _, id := range ids {
+		acct := id
+		if !strings.Contains(id, ":") && id != domain.Mint && id != domain.Burn {
+			acct = domain.WalletID(id, book.Asset())
+		}
+		out[id] = all[acct]
+	}
+	return out
+}
+
+// Want fails the test unless the named accounts (as in Named) hold
+// exactly want and the book sums to zero.
+func Want(t testing.TB, book *adapters.BookWriter, want map[string]int64) {
+	t.Helper()
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	if got := Named(t, book, ids...); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("%s balances %v, want %v", book.Asset(), got, want)
 	}
 }
