@@ -91,13 +91,8 @@ func (h *harness) song(artist string, payees ...string) string {
 	return id
 }
 
-// balances are the USD totals of the named identities' wallets (every
-// balance of the book summing to zero is checked too).
-func (h *harness) balances(ids ...string) map[string]int64 {
-	h.t.Helper()
-	return accountstest.Named(h.t, h.usd, ids...)
-}
-
+// wantBalances checks the USD totals of the named identities' wallets
+// (and that every balance of the book sums to zero).
 func (h *harness) wantBalances(want map[string]int64) {
 	h.t.Helper()
 	accountstest.Want(h.t, h.usd, want)
