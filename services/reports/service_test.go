@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
+	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	reportsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1/reportsv1connect"
@@ -36,6 +40,7 @@ type harness struct {
 	key     ed25519.PrivateKey
 	usd     *adapters.BookWriter
 	fan     *adapters.BookWriter
+	accURL  string // the accounts service
 	url     string
 	stop    func()
 }
@@ -51,7 +56,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servicetest.Serve(t, acc)
+	h.accURL, _ = servicetest.Serve(t, acc)
 	h.usd, h.fan = acc.App.Books["USD"], acc.App.Books["FAN"]
 	return h
 }
@@ -68,6 +73,11 @@ func (h *harness) start() {
 
 func (h *harness) as(id string, roles ...string) reportsv1connect.ReportsServiceClient {
 	return reportsv1connect.NewReportsServiceClient(http.DefaultClient, h.url, connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
+}
+
+// accountsAs is an accounts service client calling as id.
+func (h *harness) accountsAs(id string, roles ...string) accountsv1connect.AccountsServiceClient {
+	return accountsv1connect.NewAccountsServiceClient(http.DefaultClient, h.accURL, connect.WithInterceptors(identity.CallAs(h.key, identity.Identity{ID: id, Roles: roles})))
 }
 
 func (h *harness) move(bw *adapters.BookWriter, id string, kind domain.PostingKind, from, to string, amount int64) {
@@ -282,5 +292,122 @@ func TestAuditAndExportRPCs(t *testing.T) {
 	}
 	if got.String() != want.String() || !strings.Contains(got.String(), "wallet:carl:USD") {
 		t.Fatalf("export rpc:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+}
+
+// pending lists the pending transfers of kind as finance until ok accepts
+// them.
+func (h *harness) pending(kind, what string, ok func([]*reportsv1.PendingTransfer) bool) []*reportsv1.PendingTransfer {
+	h.t.Helper()
+	var got []*reportsv1.PendingTransfer
+	servicetest.Eventually(h.t, what, func() error {
+		res, err := h.as("fin", identity.RoleFinance).ListPendingTransfers(h.ctx, connect.NewRequest(&reportsv1.ListPendingTransfersRequest{Kind: kind}))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if got = res.Msg.Transfers; !ok(got) {
+			return fmt.Errorf("pending %q: %v", kind, got)
+		}
+		return nil
+	})
+	return got
+}
+
+func transferIDs(ts []*reportsv1.PendingTransfer) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Id)
+	}
+	return out
+}
+
+func exactly(ids ...string) func([]*reportsv1.PendingTransfer) bool {
+	return func(ts []*reportsv1.PendingTransfer) bool { return slices.Equal(transferIDs(ts), ids) }
+}
+
+// Deposits and withdrawals requested through the real accounts service
+// show as pending, oldest first, until finance closes them; the list
+// survives a restart without bringing closed ones back. Only finance and
+// auditors may read it, and an unknown kind is refused.
+func TestListPendingTransfers(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	owner, fin := h.accountsAs("ann"), h.accountsAs("fin", identity.RoleFinance)
+	if _, err := owner.OpenAccount(h.ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{})); err != nil { // 5.00 welcome credit
+		t.Fatal(err)
+	}
+	before := time.Now()
+	var refB string
+	for _, d := range []struct{ id, amount string }{{"dep-a", "20.00"}, {"dep-b", "7.50"}} {
+		res, err := owner.RequestDeposit(h.ctx, connect.NewRequest(&accountsv1.RequestDepositRequest{RequestId: d.id, AccountId: ann, Amount: d.amount}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refB = res.Msg.Reference
+	}
+	if _, err := owner.RequestWithdrawal(h.ctx, connect.NewRequest(&accountsv1.RequestWithdrawalRequest{RequestId: "wd-1", AccountId: ann, Amount: "2.00", Destination: "GB11"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fin.ConfirmDeposit(h.ctx, connect.NewRequest(&accountsv1.ConfirmDepositRequest{RequestId: "c-a", DepositId: "dep-a", RailReference: "BANK-1"})); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+
+	got := h.pending("", "the other deposit and the withdrawal pending", exactly("dep-b", "wd-1"))
+	dep, wd := got[0], got[1]
+	if dep.Kind != "deposit" || dep.AccountId != ann || dep.Amount.GetAsset() != "USD" || dep.Amount.GetValue() != "7.50" ||
+		dep.Rail != "bank" || refB == "" || dep.Reference != refB || dep.Destination != "" {
+		t.Fatalf("pending deposit %v (reference %q)", dep, refB)
+	}
+	if wd.Kind != "withdrawal" || wd.AccountId != ann || wd.Amount.GetAsset() != "USD" || wd.Amount.GetValue() != "2.00" ||
+		wd.Rail != "bank" || wd.Destination != "GB11" || wd.Reference != "" {
+		t.Fatalf("pending withdrawal %v", wd)
+	}
+	for _, p := range got {
+		if at := p.RequestedAt.AsTime(); at.Before(before.Add(-time.Second)) || at.After(after.Add(time.Second)) {
+			t.Fatalf("%s requested at %v, not between %v and %v", p.Id, at, before, after)
+		}
+	}
+	if dep.RequestedAt.AsTime().After(wd.RequestedAt.AsTime()) {
+		t.Fatalf("not oldest first: %v", got)
+	}
+
+	// Filtered by kind; an auditor may read it too.
+	for kind, want := range map[string]string{"deposit": "dep-b", "withdrawal": "wd-1"} {
+		res, err := h.as("aud", identity.RoleAuditor).ListPendingTransfers(h.ctx, connect.NewRequest(&reportsv1.ListPendingTransfersRequest{Kind: kind}))
+		if err != nil || !slices.Equal(transferIDs(res.Msg.Transfers), []string{want}) {
+			t.Fatalf("kind %s: %v %v", kind, res, err)
+		}
+	}
+
+	// Settled: gone.
+	if _, err := fin.SettleWithdrawal(h.ctx, connect.NewRequest(&accountsv1.SettleWithdrawalRequest{RequestId: "s-1", WithdrawalId: "wd-1", RailReference: "OUT-1"})); err != nil {
+		t.Fatal(err)
+	}
+	h.pending("", "the settled withdrawal gone", exactly("dep-b"))
+
+	// After a restart (saved projection, topics read again) a new request
+	// shows next to the old one, and nothing closed comes back.
+	h.stop()
+	h.start()
+	if _, err := owner.RequestDeposit(h.ctx, connect.NewRequest(&accountsv1.RequestDepositRequest{RequestId: "dep-c", AccountId: ann, Amount: "1.00"})); err != nil {
+		t.Fatal(err)
+	}
+	h.pending("", "the new deposit after the restart", func(ts []*reportsv1.PendingTransfer) bool {
+		ids := transferIDs(ts)
+		if slices.Contains(ids, "dep-a") || slices.Contains(ids, "wd-1") {
+			t.Fatalf("a closed transfer came back after the restart: %v", ids)
+		}
+		return slices.Equal(ids, []string{"dep-b", "dep-c"})
+	})
+
+	// Refusals.
+	_, err := h.as("ann", identity.RoleListener).ListPendingTransfers(h.ctx, connect.NewRequest(&reportsv1.ListPendingTransfersRequest{}))
+	if servicetest.Code(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "finance or auditor role") {
+		t.Fatalf("a listener: %v", err)
+	}
+	_, err = h.as("fin", identity.RoleFinance).ListPendingTransfers(h.ctx, connect.NewRequest(&reportsv1.ListPendingTransfersRequest{Kind: "bogus"}))
+	if servicetest.Code(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "kind") {
+		t.Fatalf("kind bogus: %v", err)
 	}
 }

@@ -42,7 +42,7 @@ func mayRead(who identity.Identity, aid domain.AccountID) error {
 	if aid.Kind == domain.AccountWallet && aid.Owner == who.ID {
 		return nil
 	}
-	return apperr.New(apperr.PermissionDenied, "%s may not read account %s", who.ID, aid.ID)
+	return apperr.New(apperr.PermissionDenied, "%s may not read account %s: it needs its owner or the finance or auditor role", who.ID, aid.ID)
 }
 
 // parseAmount reads a positive amount of the account's asset.

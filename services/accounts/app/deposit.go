@@ -35,7 +35,7 @@ func ownWallet(ctx context.Context, account string) (identity.Identity, domain.A
 		return who, aid, err
 	}
 	if aid.Kind != domain.AccountWallet || aid.Owner != who.ID {
-		return who, aid, apperr.New(apperr.PermissionDenied, "%s is not a wallet of %s", account, who.ID)
+		return who, aid, apperr.New(apperr.PermissionDenied, "%s is not a wallet of %s: moving its money needs its owner (no role lets anyone move another identity's money)", account, who.ID)
 	}
 	return who, aid, nil
 }

@@ -23,8 +23,10 @@ import (
 const SnapshotStream = "reports-projection"
 
 // snapshotFormat changes when the saved shape does; an old snapshot is
-// then ignored and the projection rebuilt from the topics.
-const snapshotFormat = 1
+// then ignored and the projection rebuilt from the topics. 2: pending
+// transfers (a format-1 projection marked the transfer streams applied
+// without keeping them).
+const snapshotFormat = 2
 
 // App is the reports service's state.
 type App struct {
@@ -143,6 +145,15 @@ func (a *App) Activity(account string) (string, []domain.Activity) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.p.Activity(account)
+}
+
+// PendingTransfers lists the deposits and withdrawals of kind
+// (domain.TransferDeposit, domain.TransferWithdrawal, or "" for both) that
+// finance has not closed yet, oldest request first, ties by id.
+func (a *App) PendingTransfers(kind string) []domain.PendingTransfer {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.p.Pending(kind)
 }
 
 // AuditReport is the audit's result with the projection's differences.

@@ -1,9 +1,9 @@
 // Package domain is the reports service's projection (DESIGN §8): what the
-// artist dashboard and payee activity are read from, built from the
-// services' events. It applies each source stream's events once, in
-// order, and remembers how far it got in each, so a restart from a saved
-// projection, reading the topics again from their start, counts nothing
-// twice.
+// artist dashboard, payee activity and pending deposits and withdrawals
+// are read from, built from the services' events. It applies each source
+// stream's events once, in order, and remembers how far it got in each, so
+// a restart from a saved projection, reading the topics again from their
+// start, counts nothing twice.
 package domain
 
 import (
@@ -38,6 +38,9 @@ type Projection struct {
 	People    map[string]*Person
 	Accounts  map[string]*Account
 	Campaigns map[string]*Campaign
+	// Transfers: deposits and withdrawals requested and not yet closed,
+	// by id.
+	Transfers map[string]*Transfer
 }
 
 // Song is a song's artist and rewarded plays.
@@ -76,7 +79,7 @@ type Campaign struct {
 // New is an empty projection.
 func New() *Projection {
 	return &Projection{Marks: map[string]uint64{}, Songs: map[string]*Song{}, People: map[string]*Person{},
-		Accounts: map[string]*Account{}, Campaigns: map[string]*Campaign{}}
+		Accounts: map[string]*Account{}, Campaigns: map[string]*Campaign{}, Transfers: map[string]*Transfer{}}
 }
 
 // Seen reports whether the event at src was applied already.
@@ -126,6 +129,9 @@ func (p *Projection) Apply(src Source, msg proto.Message) (touched []string, app
 		touched = p.settle(e.CampaignId, "succeeded")
 	case *eventsv1.CampaignFailed:
 		touched = p.settle(e.CampaignId, "failed")
+	case *eventsv1.DepositRequested, *eventsv1.DepositConfirmed, *eventsv1.DepositRejected,
+		*eventsv1.WithdrawalRequested, *eventsv1.WithdrawalSettled, *eventsv1.WithdrawalRejected:
+		p.transfer(src.At, e)
 	default:
 		p.Version++
 		return nil, false

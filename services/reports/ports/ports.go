@@ -19,6 +19,7 @@ import (
 	"github.com/fanfare/fanfare/services/reports/domain"
 	"github.com/fanfare/fanfare/services/reports/settlement"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Event applies a followed event to the projection. Every event the
@@ -182,6 +183,26 @@ func (c Connect) RunAudit(ctx context.Context, _ *connect.Request[reportsv1.RunA
 	for _, b := range rep.Books {
 		res.Books = append(res.Books, &reportsv1.AuditBook{Asset: b.Asset, Accounts: uint64(len(b.Accounts)), Transactions: uint64(b.Transactions),
 			Supply: amount(b.Asset, b.Supply.Circulating)})
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (c Connect) ListPendingTransfers(ctx context.Context, req *connect.Request[reportsv1.ListPendingTransfersRequest]) (*connect.Response[reportsv1.ListPendingTransfersResponse], error) {
+	who, err := identity.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := identity.RequireAny(who, identity.RoleFinance, identity.RoleAuditor); err != nil {
+		return nil, err
+	}
+	kind := req.Msg.Kind
+	if kind != "" && kind != domain.TransferDeposit && kind != domain.TransferWithdrawal {
+		return nil, apperr.New(apperr.InvalidInput, "kind %q is none of %q, %q or empty for both", kind, domain.TransferDeposit, domain.TransferWithdrawal)
+	}
+	res := &reportsv1.ListPendingTransfersResponse{Transfers: []*reportsv1.PendingTransfer{}}
+	for _, t := range c.App.PendingTransfers(kind) {
+		res.Transfers = append(res.Transfers, &reportsv1.PendingTransfer{Kind: t.Kind, Id: t.ID, AccountId: t.Account, Amount: amount(t.Asset, t.Amount),
+			Rail: t.Rail, Reference: t.Reference, Destination: t.Destination, RequestedAt: timestamppb.New(t.RequestedAt)})
 	}
 	return connect.NewResponse(res), nil
 }

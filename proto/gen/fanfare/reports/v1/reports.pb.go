@@ -9,6 +9,7 @@ package reportsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1041,11 +1042,210 @@ func (x *AuditBook) GetSupply() *Amount {
 	return nil
 }
 
+type ListPendingTransfersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "deposit", "withdrawal", or empty for both.
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPendingTransfersRequest) Reset() {
+	*x = ListPendingTransfersRequest{}
+	mi := &file_fanfare_reports_v1_reports_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPendingTransfersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPendingTransfersRequest) ProtoMessage() {}
+
+func (x *ListPendingTransfersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_reports_v1_reports_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPendingTransfersRequest.ProtoReflect.Descriptor instead.
+func (*ListPendingTransfersRequest) Descriptor() ([]byte, []int) {
+	return file_fanfare_reports_v1_reports_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListPendingTransfersRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type ListPendingTransfersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest request first (ties by id).
+	Transfers     []*PendingTransfer `protobuf:"bytes,1,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPendingTransfersResponse) Reset() {
+	*x = ListPendingTransfersResponse{}
+	mi := &file_fanfare_reports_v1_reports_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPendingTransfersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPendingTransfersResponse) ProtoMessage() {}
+
+func (x *ListPendingTransfersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_reports_v1_reports_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPendingTransfersResponse.ProtoReflect.Descriptor instead.
+func (*ListPendingTransfersResponse) Descriptor() ([]byte, []int) {
+	return file_fanfare_reports_v1_reports_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListPendingTransfersResponse) GetTransfers() []*PendingTransfer {
+	if x != nil {
+		return x.Transfers
+	}
+	return nil
+}
+
+// PendingTransfer is a deposit or a withdrawal requested and not yet
+// closed by finance.
+type PendingTransfer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "deposit" or "withdrawal".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The deposit id or the withdrawal id (the request id it was asked with).
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The wallet credited (deposit) or paid out from (withdrawal).
+	AccountId string  `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Amount    *Amount `protobuf:"bytes,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Payment rail, e.g. "bank".
+	Rail string `protobuf:"bytes,5,opt,name=rail,proto3" json:"rail,omitempty"`
+	// Deposits: the reference the payer quotes to the rail.
+	Reference string `protobuf:"bytes,6,opt,name=reference,proto3" json:"reference,omitempty"`
+	// Withdrawals: where the rail should pay, e.g. an IBAN.
+	Destination string `protobuf:"bytes,7,opt,name=destination,proto3" json:"destination,omitempty"`
+	// When it was requested.
+	RequestedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingTransfer) Reset() {
+	*x = PendingTransfer{}
+	mi := &file_fanfare_reports_v1_reports_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingTransfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingTransfer) ProtoMessage() {}
+
+func (x *PendingTransfer) ProtoReflect() protoreflect.Message {
+	mi := &file_fanfare_reports_v1_reports_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingTransfer.ProtoReflect.Descriptor instead.
+func (*PendingTransfer) Descriptor() ([]byte, []int) {
+	return file_fanfare_reports_v1_reports_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PendingTransfer) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PendingTransfer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PendingTransfer) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PendingTransfer) GetAmount() *Amount {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *PendingTransfer) GetRail() string {
+	if x != nil {
+		return x.Rail
+	}
+	return ""
+}
+
+func (x *PendingTransfer) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *PendingTransfer) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *PendingTransfer) GetRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedAt
+	}
+	return nil
+}
+
 var File_fanfare_reports_v1_reports_proto protoreflect.FileDescriptor
 
 const file_fanfare_reports_v1_reports_proto_rawDesc = "" +
 	"\n" +
-	" fanfare/reports/v1/reports.proto\x12\x12fanfare.reports.v1\"8\n" +
+	" fanfare/reports/v1/reports.proto\x12\x12fanfare.reports.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n" +
 	"\x19GetArtistDashboardRequest\x12\x1b\n" +
 	"\tartist_id\x18\x01 \x01(\tR\bartistId\"_\n" +
 	"\x1aGetArtistDashboardResponse\x12A\n" +
@@ -1117,13 +1317,28 @@ const file_fanfare_reports_v1_reports_proto_rawDesc = "" +
 	"\x05asset\x18\x01 \x01(\tR\x05asset\x12\x1a\n" +
 	"\baccounts\x18\x02 \x01(\x04R\baccounts\x12\"\n" +
 	"\ftransactions\x18\x03 \x01(\x04R\ftransactions\x122\n" +
-	"\x06supply\x18\x04 \x01(\v2\x1a.fanfare.reports.v1.AmountR\x06supply2\xb9\x04\n" +
+	"\x06supply\x18\x04 \x01(\v2\x1a.fanfare.reports.v1.AmountR\x06supply\"1\n" +
+	"\x1bListPendingTransfersRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\"a\n" +
+	"\x1cListPendingTransfersResponse\x12A\n" +
+	"\ttransfers\x18\x01 \x03(\v2#.fanfare.reports.v1.PendingTransferR\ttransfers\"\x9b\x02\n" +
+	"\x0fPendingTransfer\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x122\n" +
+	"\x06amount\x18\x04 \x01(\v2\x1a.fanfare.reports.v1.AmountR\x06amount\x12\x12\n" +
+	"\x04rail\x18\x05 \x01(\tR\x04rail\x12\x1c\n" +
+	"\treference\x18\x06 \x01(\tR\treference\x12 \n" +
+	"\vdestination\x18\a \x01(\tR\vdestination\x12=\n" +
+	"\frequested_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt2\xb4\x05\n" +
 	"\x0eReportsService\x12s\n" +
 	"\x12GetArtistDashboard\x12-.fanfare.reports.v1.GetArtistDashboardRequest\x1a..fanfare.reports.v1.GetArtistDashboardResponse\x12{\n" +
 	"\x14WatchArtistDashboard\x12/.fanfare.reports.v1.WatchArtistDashboardRequest\x1a0.fanfare.reports.v1.WatchArtistDashboardResponse0\x01\x12m\n" +
 	"\x10GetPayeeActivity\x12+.fanfare.reports.v1.GetPayeeActivityRequest\x1a,.fanfare.reports.v1.GetPayeeActivityResponse\x12o\n" +
 	"\x10ExportSettlement\x12+.fanfare.reports.v1.ExportSettlementRequest\x1a,.fanfare.reports.v1.ExportSettlementResponse0\x01\x12U\n" +
-	"\bRunAudit\x12#.fanfare.reports.v1.RunAuditRequest\x1a$.fanfare.reports.v1.RunAuditResponseBCZAgithub.com/fanfare/fanfare/proto/gen/fanfare/reports/v1;reportsv1b\x06proto3"
+	"\bRunAudit\x12#.fanfare.reports.v1.RunAuditRequest\x1a$.fanfare.reports.v1.RunAuditResponse\x12y\n" +
+	"\x14ListPendingTransfers\x12/.fanfare.reports.v1.ListPendingTransfersRequest\x1a0.fanfare.reports.v1.ListPendingTransfersResponseBCZAgithub.com/fanfare/fanfare/proto/gen/fanfare/reports/v1;reportsv1b\x06proto3"
 
 var (
 	file_fanfare_reports_v1_reports_proto_rawDescOnce sync.Once
@@ -1137,7 +1352,7 @@ func file_fanfare_reports_v1_reports_proto_rawDescGZIP() []byte {
 	return file_fanfare_reports_v1_reports_proto_rawDescData
 }
 
-var file_fanfare_reports_v1_reports_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_fanfare_reports_v1_reports_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_fanfare_reports_v1_reports_proto_goTypes = []any{
 	(*GetArtistDashboardRequest)(nil),    // 0: fanfare.reports.v1.GetArtistDashboardRequest
 	(*GetArtistDashboardResponse)(nil),   // 1: fanfare.reports.v1.GetArtistDashboardResponse
@@ -1156,6 +1371,10 @@ var file_fanfare_reports_v1_reports_proto_goTypes = []any{
 	(*RunAuditRequest)(nil),              // 14: fanfare.reports.v1.RunAuditRequest
 	(*RunAuditResponse)(nil),             // 15: fanfare.reports.v1.RunAuditResponse
 	(*AuditBook)(nil),                    // 16: fanfare.reports.v1.AuditBook
+	(*ListPendingTransfersRequest)(nil),  // 17: fanfare.reports.v1.ListPendingTransfersRequest
+	(*ListPendingTransfersResponse)(nil), // 18: fanfare.reports.v1.ListPendingTransfersResponse
+	(*PendingTransfer)(nil),              // 19: fanfare.reports.v1.PendingTransfer
+	(*timestamppb.Timestamp)(nil),        // 20: google.protobuf.Timestamp
 }
 var file_fanfare_reports_v1_reports_proto_depIdxs = []int32{
 	5,  // 0: fanfare.reports.v1.GetArtistDashboardResponse.dashboard:type_name -> fanfare.reports.v1.ArtistDashboard
@@ -1176,21 +1395,26 @@ var file_fanfare_reports_v1_reports_proto_depIdxs = []int32{
 	4,  // 15: fanfare.reports.v1.PayeeDay.debits:type_name -> fanfare.reports.v1.Amount
 	16, // 16: fanfare.reports.v1.RunAuditResponse.books:type_name -> fanfare.reports.v1.AuditBook
 	4,  // 17: fanfare.reports.v1.AuditBook.supply:type_name -> fanfare.reports.v1.Amount
-	0,  // 18: fanfare.reports.v1.ReportsService.GetArtistDashboard:input_type -> fanfare.reports.v1.GetArtistDashboardRequest
-	2,  // 19: fanfare.reports.v1.ReportsService.WatchArtistDashboard:input_type -> fanfare.reports.v1.WatchArtistDashboardRequest
-	9,  // 20: fanfare.reports.v1.ReportsService.GetPayeeActivity:input_type -> fanfare.reports.v1.GetPayeeActivityRequest
-	12, // 21: fanfare.reports.v1.ReportsService.ExportSettlement:input_type -> fanfare.reports.v1.ExportSettlementRequest
-	14, // 22: fanfare.reports.v1.ReportsService.RunAudit:input_type -> fanfare.reports.v1.RunAuditRequest
-	1,  // 23: fanfare.reports.v1.ReportsService.GetArtistDashboard:output_type -> fanfare.reports.v1.GetArtistDashboardResponse
-	3,  // 24: fanfare.reports.v1.ReportsService.WatchArtistDashboard:output_type -> fanfare.reports.v1.WatchArtistDashboardResponse
-	10, // 25: fanfare.reports.v1.ReportsService.GetPayeeActivity:output_type -> fanfare.reports.v1.GetPayeeActivityResponse
-	13, // 26: fanfare.reports.v1.ReportsService.ExportSettlement:output_type -> fanfare.reports.v1.ExportSettlementResponse
-	15, // 27: fanfare.reports.v1.ReportsService.RunAudit:output_type -> fanfare.reports.v1.RunAuditResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 18: fanfare.reports.v1.ListPendingTransfersResponse.transfers:type_name -> fanfare.reports.v1.PendingTransfer
+	4,  // 19: fanfare.reports.v1.PendingTransfer.amount:type_name -> fanfare.reports.v1.Amount
+	20, // 20: fanfare.reports.v1.PendingTransfer.requested_at:type_name -> google.protobuf.Timestamp
+	0,  // 21: fanfare.reports.v1.ReportsService.GetArtistDashboard:input_type -> fanfare.reports.v1.GetArtistDashboardRequest
+	2,  // 22: fanfare.reports.v1.ReportsService.WatchArtistDashboard:input_type -> fanfare.reports.v1.WatchArtistDashboardRequest
+	9,  // 23: fanfare.reports.v1.ReportsService.GetPayeeActivity:input_type -> fanfare.reports.v1.GetPayeeActivityRequest
+	12, // 24: fanfare.reports.v1.ReportsService.ExportSettlement:input_type -> fanfare.reports.v1.ExportSettlementRequest
+	14, // 25: fanfare.reports.v1.ReportsService.RunAudit:input_type -> fanfare.reports.v1.RunAuditRequest
+	17, // 26: fanfare.reports.v1.ReportsService.ListPendingTransfers:input_type -> fanfare.reports.v1.ListPendingTransfersRequest
+	1,  // 27: fanfare.reports.v1.ReportsService.GetArtistDashboard:output_type -> fanfare.reports.v1.GetArtistDashboardResponse
+	3,  // 28: fanfare.reports.v1.ReportsService.WatchArtistDashboard:output_type -> fanfare.reports.v1.WatchArtistDashboardResponse
+	10, // 29: fanfare.reports.v1.ReportsService.GetPayeeActivity:output_type -> fanfare.reports.v1.GetPayeeActivityResponse
+	13, // 30: fanfare.reports.v1.ReportsService.ExportSettlement:output_type -> fanfare.reports.v1.ExportSettlementResponse
+	15, // 31: fanfare.reports.v1.ReportsService.RunAudit:output_type -> fanfare.reports.v1.RunAuditResponse
+	18, // 32: fanfare.reports.v1.ReportsService.ListPendingTransfers:output_type -> fanfare.reports.v1.ListPendingTransfersResponse
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_fanfare_reports_v1_reports_proto_init() }
@@ -1204,7 +1428,7 @@ func file_fanfare_reports_v1_reports_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fanfare_reports_v1_reports_proto_rawDesc), len(file_fanfare_reports_v1_reports_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,9 @@ const (
 	ReportsServiceExportSettlementProcedure = "/fanfare.reports.v1.ReportsService/ExportSettlement"
 	// ReportsServiceRunAuditProcedure is the fully-qualified name of the ReportsService's RunAudit RPC.
 	ReportsServiceRunAuditProcedure = "/fanfare.reports.v1.ReportsService/RunAudit"
+	// ReportsServiceListPendingTransfersProcedure is the fully-qualified name of the ReportsService's
+	// ListPendingTransfers RPC.
+	ReportsServiceListPendingTransfersProcedure = "/fanfare.reports.v1.ReportsService/ListPendingTransfers"
 )
 
 // ReportsServiceClient is a client for the fanfare.reports.v1.ReportsService service.
@@ -67,6 +70,11 @@ type ReportsServiceClient interface {
 	// compares the rebuilt balances with this service's projection. An
 	// auditor or finance only.
 	RunAudit(context.Context, *connect.Request[v1.RunAuditRequest]) (*connect.Response[v1.RunAuditResponse], error)
+	// ListPendingTransfers lists the deposits finance has still to confirm
+	// or reject and the withdrawals it has still to settle or reject, from
+	// the projection (so it may lag the accounts service a little). Finance
+	// or an auditor only.
+	ListPendingTransfers(context.Context, *connect.Request[v1.ListPendingTransfersRequest]) (*connect.Response[v1.ListPendingTransfersResponse], error)
 }
 
 // NewReportsServiceClient constructs a client for the fanfare.reports.v1.ReportsService service. By
@@ -110,6 +118,12 @@ func NewReportsServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(reportsServiceMethods.ByName("RunAudit")),
 			connect.WithClientOptions(opts...),
 		),
+		listPendingTransfers: connect.NewClient[v1.ListPendingTransfersRequest, v1.ListPendingTransfersResponse](
+			httpClient,
+			baseURL+ReportsServiceListPendingTransfersProcedure,
+			connect.WithSchema(reportsServiceMethods.ByName("ListPendingTransfers")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -120,6 +134,7 @@ type reportsServiceClient struct {
 	getPayeeActivity     *connect.Client[v1.GetPayeeActivityRequest, v1.GetPayeeActivityResponse]
 	exportSettlement     *connect.Client[v1.ExportSettlementRequest, v1.ExportSettlementResponse]
 	runAudit             *connect.Client[v1.RunAuditRequest, v1.RunAuditResponse]
+	listPendingTransfers *connect.Client[v1.ListPendingTransfersRequest, v1.ListPendingTransfersResponse]
 }
 
 // GetArtistDashboard calls fanfare.reports.v1.ReportsService.GetArtistDashboard.
@@ -147,6 +162,11 @@ func (c *reportsServiceClient) RunAudit(ctx context.Context, req *connect.Reques
 	return c.runAudit.CallUnary(ctx, req)
 }
 
+// ListPendingTransfers calls fanfare.reports.v1.ReportsService.ListPendingTransfers.
+func (c *reportsServiceClient) ListPendingTransfers(ctx context.Context, req *connect.Request[v1.ListPendingTransfersRequest]) (*connect.Response[v1.ListPendingTransfersResponse], error) {
+	return c.listPendingTransfers.CallUnary(ctx, req)
+}
+
 // ReportsServiceHandler is an implementation of the fanfare.reports.v1.ReportsService service.
 type ReportsServiceHandler interface {
 	// GetArtistDashboard is an artist's dashboard now. The artist themself,
@@ -165,6 +185,11 @@ type ReportsServiceHandler interface {
 	// compares the rebuilt balances with this service's projection. An
 	// auditor or finance only.
 	RunAudit(context.Context, *connect.Request[v1.RunAuditRequest]) (*connect.Response[v1.RunAuditResponse], error)
+	// ListPendingTransfers lists the deposits finance has still to confirm
+	// or reject and the withdrawals it has still to settle or reject, from
+	// the projection (so it may lag the accounts service a little). Finance
+	// or an auditor only.
+	ListPendingTransfers(context.Context, *connect.Request[v1.ListPendingTransfersRequest]) (*connect.Response[v1.ListPendingTransfersResponse], error)
 }
 
 // NewReportsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -204,6 +229,12 @@ func NewReportsServiceHandler(svc ReportsServiceHandler, opts ...connect.Handler
 		connect.WithSchema(reportsServiceMethods.ByName("RunAudit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	reportsServiceListPendingTransfersHandler := connect.NewUnaryHandler(
+		ReportsServiceListPendingTransfersProcedure,
+		svc.ListPendingTransfers,
+		connect.WithSchema(reportsServiceMethods.ByName("ListPendingTransfers")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fanfare.reports.v1.ReportsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ReportsServiceGetArtistDashboardProcedure:
@@ -216,6 +247,8 @@ func NewReportsServiceHandler(svc ReportsServiceHandler, opts ...connect.Handler
 			reportsServiceExportSettlementHandler.ServeHTTP(w, r)
 		case ReportsServiceRunAuditProcedure:
 			reportsServiceRunAuditHandler.ServeHTTP(w, r)
+		case ReportsServiceListPendingTransfersProcedure:
+			reportsServiceListPendingTransfersHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -243,4 +276,8 @@ func (UnimplementedReportsServiceHandler) ExportSettlement(context.Context, *con
 
 func (UnimplementedReportsServiceHandler) RunAudit(context.Context, *connect.Request[v1.RunAuditRequest]) (*connect.Response[v1.RunAuditResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fanfare.reports.v1.ReportsService.RunAudit is not implemented"))
+}
+
+func (UnimplementedReportsServiceHandler) ListPendingTransfers(context.Context, *connect.Request[v1.ListPendingTransfersRequest]) (*connect.Response[v1.ListPendingTransfersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fanfare.reports.v1.ReportsService.ListPendingTransfers is not implemented"))
 }
