@@ -18,10 +18,12 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/deploy/eventstored"
+	"github.com/fanfare/fanfare/gateway"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/kratos"
 	"github.com/fanfare/fanfare/sagas/crowdfund"
 	referralsaga "github.com/fanfare/fanfare/sagas/referral"
 	"github.com/fanfare/fanfare/sagas/royalty"
@@ -41,14 +43,18 @@ type readiness struct {
 }
 
 func runDev(ctx context.Context, args []string) error {
-	fs := flags("dev", "dev [--data-dir .fanfare] [--http 127.0.0.1:8080] [--eventstore-listen 127.0.0.1:2113 | --eventstore-url esdb://…] [--kafka-listen 127.0.0.1:9092 | --kafka-brokers host:port,…]")
+	fs := flags("dev", "dev [--data-dir .fanfare] [--http 127.0.0.1:8080] [--eventstore-listen 127.0.0.1:2113 | --eventstore-url esdb://…] [--kafka-listen 127.0.0.1:9092 | --kafka-brokers host:port,…] [--kratos-listen 127.0.0.1:4433 --kratos-admin-listen 127.0.0.1:4434 | --kratos-url URL] [gateway flags]")
 	dataDir := fs.String("data-dir", ".fanfare", "directory for all embedded data; kept across restarts")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "address for /healthz and /readyz")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "the gateway's public address: every API, the web pages, /healthz and /readyz")
 	esListen := fs.String("eventstore-listen", eventstored.DefaultListen, "address of the embedded event store")
 	esURL := fs.String("eventstore-url", "", "use this event store (esdb://…) instead of the embedded one")
 	kafkaListen := fs.String("kafka-listen", kafka.DefaultBrokerAddr, "address of the embedded Kafka broker")
 	kafkaBrokers := fs.String("kafka-brokers", "", "use these Kafka brokers (comma-separated host:port) instead of the embedded one")
 	partitions := fs.Int("partitions", int(kafka.DefaultPartitions), "partition count of the topics created at start-up")
+	kratosListen := fs.String("kratos-listen", "127.0.0.1:4433", "public address of the Kratos started as a child process (port 0: any free port)")
+	kratosAdminListen := fs.String("kratos-admin-listen", "127.0.0.1:4434", "admin address of that Kratos (port 0: any free port)")
+	kratosURL := fs.String("kratos-url", "", "use this Kratos public URL instead of starting one (its UI URLs must point at this gateway)")
+	gw := gatewayFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,8 +121,8 @@ func runDev(ctx context.Context, args []string) error {
 	}()
 	slog.Info("forwarder running", "from", "$all", "to", "fanfare.<service>.v1")
 
-	// The signing key of internal identities: the gateway (not yet built)
-	// will sign with it; `fanfare token` does so for curl and tests.
+	// The signing key of internal identities: the gateway signs with it;
+	// `fanfare token` does so for curl and tests.
 	key, err := identity.LoadOrCreateKey(filepath.Join(*dataDir, "identity.key"))
 	if err != nil {
 		return err
@@ -156,29 +162,49 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
+	publicURL := gw.publicURL(lis.Addr().String())
+	kratosPublic := *kratosURL
+	if kratosPublic == "" {
+		ks, err := kratos.Start(ctx, kratos.Config{DataDir: filepath.Join(*dataDir, "kratos"), PublicAddr: *kratosListen,
+			AdminAddr: *kratosAdminListen, Env: kratos.UIEnv(publicURL)})
+		if err != nil {
+			return err
+		}
+		closers = append(closers, ks)
+		kratosPublic = ks.PublicURL()
+		slog.Info("kratos running", "public", ks.PublicURL(), "admin", ks.AdminURL(), "data_dir", filepath.Join(*dataDir, "kratos"))
+	}
+	checks = append(checks, readiness{"kratos", func(ctx context.Context) error { return kratos.Ready(ctx, kratosPublic) }})
+
 	mux := healthMux(checks)
 	apiPaths := map[string]string{} // part name → mounted path
+	var backends []gateway.Backend
 	for _, p := range parts {
 		if a, ok := p.part.(api); ok {
 			path, h := a.Handler()
-			mux.Handle(path, h)
+			backends = append(backends, gateway.Backend{Service: strings.Trim(path, "/"), Handler: h})
 			apiPaths[p.name] = path
 		}
 	}
+	g, err := gw.build(backends, kratosPublic, key, publicURL)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", g.Handler())
 	// h2c: gRPC clients speak HTTP/2 without TLS on this port.
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: protocols}
 	go hs.Serve(lis)
-	slog.Info("health endpoints listening", "healthz", "http://"+lis.Addr().String()+"/healthz", "readyz", "http://"+lis.Addr().String()+"/readyz")
+	slog.Info("gateway listening", "url", publicURL, "healthz", publicURL+"/healthz", "readyz", publicURL+"/readyz", "kratos", kratosPublic)
 	for _, p := range parts {
 		path, ok := apiPaths[p.name]
 		if !ok {
 			slog.Info(p.name + " running")
 			continue
 		}
-		slog.Info(p.name+" service listening", "url", "http://"+lis.Addr().String()+path, "protocols", "connect, grpc, grpc-web")
+		slog.Info(p.name+" service listening", "url", publicURL+path, "protocols", "connect, grpc, grpc-web", "through", "gateway")
 	}
 	slog.Info("fanfare dev is running; stop with Ctrl-C or SIGTERM")
 

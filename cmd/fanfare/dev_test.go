@@ -119,7 +119,8 @@ func get(t *testing.T, url string) (int, string) {
 func TestDevServesEventStoreAndSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr, esAddr, kafkaAddr := freePort(t), freePort(t), freePort(t)
-	args := []string{"dev", "--data-dir", dir, "--http", httpAddr, "--eventstore-listen", esAddr, "--kafka-listen", kafkaAddr}
+	args := []string{"dev", "--data-dir", dir, "--http", httpAddr, "--eventstore-listen", esAddr, "--kafka-listen", kafkaAddr,
+		"--kratos-listen", freePort(t), "--kratos-admin-listen", freePort(t)}
 	p := startFanfare(t, args...)
 	if line := p.waitLog(t, "event store listening"); !strings.Contains(line, esAddr) {
 		t.Fatalf("log line does not say where the event store listens: %s", line)

@@ -8,6 +8,7 @@
 //	fanfare verify-description  check a signed song description offline
 //	fanfare referral   extend referral tokens offline (distributors)
 //	fanfare audit replay  replay the event log, check the invariants, print its hash
+//	fanfare roles      grant, revoke or list an identity's roles (Kratos admin API)
 //
 // Run `fanfare <command> -h` for a command's flags.
 package main
@@ -40,6 +41,7 @@ var commands = []command{
 	{"referral", "extend referral tokens offline (distributors)", runReferral},
 	{"audit", "audit replay: replay the whole event log, check the invariants, print its hash", runAudit},
 	{"export", "export settlement: the settlement report of a period, reconciled with the ledger", runExport},
+	{"roles", "grant, revoke or list an identity's roles (Kratos admin API)", runRoles},
 }
 
 func usage(w io.Writer) {

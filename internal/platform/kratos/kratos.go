@@ -421,3 +421,25 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return string(t.b)
 }
+
+// UIEnv points Kratos' browser flows at a gateway serving the login,
+// registration and error pages at gatewayURL (no trailing slash).
+func UIEnv(gatewayURL string) []string {
+	return []string{
+		"SELFSERVICE_DEFAULT_BROWSER_RETURN_URL=" + gatewayURL + "/",
+		"SELFSERVICE_ALLOWED_RETURN_URLS=" + gatewayURL,
+		"SELFSERVICE_FLOWS_ERROR_UI_URL=" + gatewayURL + "/error",
+		"SELFSERVICE_FLOWS_LOGIN_UI_URL=" + gatewayURL + "/login",
+		"SELFSERVICE_FLOWS_REGISTRATION_UI_URL=" + gatewayURL + "/registration",
+		"SELFSERVICE_FLOWS_SETTINGS_UI_URL=" + gatewayURL + "/settings",
+		"SELFSERVICE_FLOWS_LOGOUT_AFTER_DEFAULT_BROWSER_RETURN_URL=" + gatewayURL + "/login",
+	}
+}
+
+// Ready asks a Kratos public API whether it is ready.
+func Ready(ctx context.Context, publicURL string) error {
+	if !httpOK(ctx, &http.Client{Timeout: 2 * time.Second}, strings.TrimSuffix(publicURL, "/")+"/health/ready") {
+		return fmt.Errorf("kratos at %s is not ready", publicURL)
+	}
+	return nil
+}

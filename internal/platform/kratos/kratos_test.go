@@ -1,9 +1,7 @@
 package kratos_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -11,13 +9,15 @@ import (
 	"time"
 
 	"github.com/fanfare/fanfare/internal/platform/kratos"
+	"github.com/fanfare/fanfare/internal/platform/kratos/kratostest"
 	client "github.com/ory/kratos-client-go"
 )
 
 // TestRealKratos builds Kratos (cached; the first build takes several
 // minutes, so run with -timeout 15m), starts it on SQLite, registers an
-// identity through the native registration flow, checks the session with
-// ToSession and grants roles in metadata_public through the admin API.
+// identity through the native registration flow, logs in through the
+// native login flow, checks the sessions with ToSession and grants roles
+// in metadata_public through the admin API.
 func TestRealKratos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
 	defer cancel()
@@ -42,7 +42,15 @@ func TestRealKratos(t *testing.T) {
 	t.Logf("kratos migrated and ready in %s (public %s, admin %s)", time.Since(start).Round(time.Millisecond), srv.PublicURL(), srv.AdminURL())
 
 	const email = "ada@example.com"
-	token, identityID := registerNative(t, ctx, srv.PublicURL(), email, "Ada Lovelace", "correct-horse-battery-9")
+	const password = "correct-horse-battery-9"
+	token, identityID := kratostest.Register(t, ctx, srv.PublicURL(), email, "Ada Lovelace", password)
+
+	// The same email cannot register twice.
+	if _, _, err := kratos.RegisterNative(ctx, srv.PublicURL(), email, "Ada Again", "another-horse-battery-7"); err == nil {
+		t.Fatal("second registration with the same email succeeded")
+	} else {
+		t.Logf("second registration refused: %v", err)
+	}
 
 	// The gateway's check: ToSession with X-Session-Token.
 	pubCfg := client.NewConfiguration()
@@ -62,6 +70,25 @@ func TestRealKratos(t *testing.T) {
 	traits, _ := id.Traits.(map[string]any)
 	if traits["email"] != email || traits["display_name"] != "Ada Lovelace" {
 		t.Fatalf("session traits = %v", id.Traits)
+	}
+
+	// Logging in gives another session of the same identity; a wrong
+	// password is refused.
+	token2 := kratostest.Login(t, ctx, srv.PublicURL(), email, password)
+	if token2 == token {
+		t.Fatal("login returned the registration's session token")
+	}
+	sess2, _, err := frontend.ToSession(ctx).XSessionToken(token2).Execute()
+	if err != nil {
+		t.Fatalf("ToSession after login: %v", err)
+	}
+	if id2 := sess2.GetIdentity(); id2.Id != identityID {
+		t.Fatalf("login session identity %s, registered %s", id2.Id, identityID)
+	}
+	if _, err := kratos.LoginNative(ctx, srv.PublicURL(), email, "wrong-password-1"); err == nil {
+		t.Fatal("login with a wrong password succeeded")
+	} else {
+		t.Logf("wrong password refused: %v", err)
 	}
 
 	// A wrong token is refused.
@@ -99,65 +126,6 @@ func TestRealKratos(t *testing.T) {
 	sid := sess.GetIdentity()
 	if r := roles(t, sid.MetadataPublic); !reflect.DeepEqual(r, []string{"listener", "artist"}) {
 		t.Fatalf("roles in session = %v", r)
-	}
-}
-
-// registerNative runs the native (API) registration flow with the password
-// method and returns the session token and identity id.
-func registerNative(t *testing.T, ctx context.Context, publicURL, email, name, password string) (token, identityID string) {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, publicURL+"/self-service/registration/api", nil)
-	req.Header.Set("Accept", "application/json")
-	var flow struct {
-		ID string `json:"id"`
-		UI struct {
-			Action string `json:"action"`
-		} `json:"ui"`
-	}
-	doJSON(t, req, http.StatusOK, &flow)
-	if flow.ID == "" || flow.UI.Action == "" {
-		t.Fatalf("registration flow without id or action: %+v", flow)
-	}
-
-	body, _ := json.Marshal(map[string]any{
-		"method":   "password",
-		"password": password,
-		"traits":   map[string]any{"email": email, "display_name": name},
-	})
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, flow.UI.Action, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	var done struct {
-		SessionToken string `json:"session_token"`
-		Identity     struct {
-			ID     string         `json:"id"`
-			Traits map[string]any `json:"traits"`
-		} `json:"identity"`
-	}
-	doJSON(t, req, http.StatusOK, &done)
-	if done.SessionToken == "" || done.Identity.ID == "" {
-		t.Fatalf("registration returned no session token or identity: %+v", done)
-	}
-	if done.Identity.Traits["email"] != email {
-		t.Fatalf("registered traits = %v", done.Identity.Traits)
-	}
-	return done.SessionToken, done.Identity.ID
-}
-
-func doJSON(t *testing.T, req *http.Request, want int, into any) {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	var raw bytes.Buffer
-	raw.ReadFrom(resp.Body) //nolint:errcheck
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", req.Method, req.URL, resp.StatusCode, want, raw.Bytes())
-	}
-	if err := json.Unmarshal(raw.Bytes(), into); err != nil {
-		t.Fatalf("%s %s: decode: %v: %s", req.Method, req.URL, err, raw.Bytes())
 	}
 }
 

@@ -36,7 +36,13 @@ func Serve(t testing.TB, svc Service) (url string, stop func()) {
 	mux := http.NewServeMux()
 	path, h := svc.Handler()
 	mux.Handle(path, h)
-	srv := httptest.NewServer(mux)
+	// h2c as well as HTTP/1.1, like every Fanfare port: gRPC callers (the
+	// gateway forwarding gRPC) need HTTP/2.
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
 	stopped := false
 	stop = func() {
 		if stopped {
