@@ -69,11 +69,11 @@ func earningsChart(asset string, days []*reportsv1.DayEarnings) template.HTML {
 	const width, height, top, bottom, left = 600, 180, 16, 28, 8
 	plot := decimal.NewFromInt(height - top - bottom)
 	amounts := make([]decimal.Decimal, len(days))
-	highest := decimal.Zero
+	highest, highestText := decimal.Zero, "0"
 	for i, d := range days {
 		amounts[i], _ = decimal.NewFromString(d.GetAmount().GetValue())
 		if amounts[i].GreaterThan(highest) {
-			highest = amounts[i]
+			highest, highestText = amounts[i], d.GetAmount().GetValue()
 		}
 	}
 	slot := (width - 2*left) / max(len(days), 1)
@@ -95,6 +95,6 @@ func earningsChart(asset string, days []*reportsv1.DayEarnings) template.HTML {
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#555">max %s %s</text></svg>`, left, top-4,
-		template.HTMLEscapeString(highest.String()), template.HTMLEscapeString(asset))
+		template.HTMLEscapeString(highestText), template.HTMLEscapeString(asset))
 	return template.HTML(b.String())
 }

@@ -138,6 +138,29 @@ func TestGatewayForwardsEveryProtocolWithItsOwnIdentity(t *testing.T) {
 	}
 }
 
+// TestServicesRefuseCallsWithoutTheGatewaysIdentity: the service's own
+// (internal) port refuses a call that did not come through the gateway,
+// whatever other credentials it carries.
+func TestServicesRefuseCallsWithoutTheGatewaysIdentity(t *testing.T) {
+	b := newBackend(t)
+	ctx := servicetest.Ctx(t)
+	direct := accountsv1connect.NewAccountsServiceClient(http.DefaultClient, b.url)
+	r := connect.NewRequest(&accountsv1.OpenAccountRequest{})
+	r.Header().Set("X-Session-Token", "ory_st_anything")
+	_, err := direct.OpenAccount(ctx, r)
+	wantErr(t, err, connect.CodeUnauthenticated, identity.Header)
+	_, other, _ := ed25519.GenerateKey(nil)
+	_, err = accountsv1connect.NewAccountsServiceClient(http.DefaultClient, b.url,
+		connect.WithInterceptors(identity.CallAs(other, identity.Identity{ID: "x", Roles: []string{"finance"}}))).OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{}))
+	wantErr(t, err, connect.CodeUnauthenticated, "signature")
+	// The gateway's identity is what lets the same call through.
+	res, err := accountsv1connect.NewAccountsServiceClient(http.DefaultClient, b.url,
+		connect.WithInterceptors(identity.CallAs(b.key, identity.Identity{ID: "x"}))).OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{}))
+	if err != nil || !res.Msg.Opened {
+		t.Fatalf("with the gateway's identity: %v %v", res, err)
+	}
+}
+
 // TestGatewayLimitsSizeAndRate: a body over the limit and calls over an
 // identity's rate are refused before they reach the service; another
 // identity is not slowed down by the first.

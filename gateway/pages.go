@@ -248,7 +248,7 @@ func (g *Gateway) tip(w http.ResponseWriter, r *http.Request) {
 		SongId: strings.TrimSpace(r.FormValue("song_id")), Amount: strings.TrimSpace(r.FormValue("amount"))}))
 	if err == nil {
 		t := res.Msg.GetTip()
-		back(w, r, "/wallet", fmt.Sprintf("Tip %s: %s", t.GetTipId(), t.GetStatus()), nil)
+		back(w, r, "/wallet", fmt.Sprintf("Tip %s: %s", t.GetTipId(), statusText(t.GetStatus().String())), nil)
 		return
 	}
 	back(w, r, "/wallet", "", err)
@@ -265,10 +265,18 @@ func (g *Gateway) pledge(w http.ResponseWriter, r *http.Request) {
 		CampaignId: strings.TrimSpace(r.FormValue("campaign_id")), Amount: strings.TrimSpace(r.FormValue("amount"))}))
 	if err == nil {
 		p := res.Msg.GetPledge()
-		back(w, r, "/wallet", fmt.Sprintf("Pledge %s: %s", p.GetPledgeId(), p.GetStatus()), nil)
+		back(w, r, "/wallet", fmt.Sprintf("Pledge %s: %s", p.GetPledgeId(), statusText(p.GetStatus())), nil)
 		return
 	}
 	back(w, r, "/wallet", "", err)
+}
+
+// statusText is an enum value as people read it: STATUS_COMPLETED → completed.
+func statusText(enum string) string {
+	if _, after, ok := strings.Cut(enum, "STATUS_"); ok {
+		enum = after
+	}
+	return strings.ReplaceAll(strings.ToLower(enum), "_", " ")
 }
 
 // ---- artist dashboard -----------------------------------------------------
@@ -297,10 +305,14 @@ func (g *Gateway) artist(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, u, err)
 		return
 	}
+	name := artist
+	if artist == u.ID && u.Name != "" {
+		name = u.Name
+	}
 	g.render(w, http.StatusOK, "artist", page{Title: "Dashboard", User: u, Data: struct {
 		Artist, LiveURL string
 		Dashboard       dashboardView
-	}{artist, "/artist/live?artist=" + url.QueryEscape(artist), viewDashboard(res.Msg.GetDashboard())}})
+	}{name, "/artist/live?artist=" + url.QueryEscape(artist), viewDashboard(res.Msg.GetDashboard())}})
 }
 
 // artistLive streams the dashboard as Server-Sent Events: the rendered
