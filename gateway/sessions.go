@@ -17,7 +17,7 @@ import (
 
 const (
 	// sessionTokenHeader carries a Kratos session token (native apps).
-	sessionTokenHeader = "X-Session-Token"
+	sessionTokenHeader = kratos.SessionHeader
 	// sessionCookie is Kratos' session cookie (browsers).
 	sessionCookie = "ory_kratos_session"
 )

@@ -83,26 +83,7 @@ func (s *devStack) register(t *testing.T, name string, roles ...string) person {
 
 // session sends a person's Kratos session token with every call.
 func (p person) session() connect.ClientOption {
-	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set("X-Session-Token", p.token)
-			return next(ctx, req)
-		}
-	}), streamingSession(p.token))
-}
-
-type streamingSession string
-
-func (s streamingSession) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
-func (s streamingSession) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		conn.RequestHeader().Set("X-Session-Token", string(s))
-		return conn
-	}
-}
-func (s streamingSession) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
+	return connect.WithInterceptors(kratos.WithSession(p.token))
 }
 
 func (s *devStack) accounts(p person) accountsv1connect.AccountsServiceClient {

@@ -2,6 +2,7 @@ package kratos
 
 import (
 	"bytes"
+	"connectrpc.com/connect"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,4 +177,34 @@ func flowMessages(raw []byte) string {
 		return s
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// SessionHeader carries a Kratos session token on API calls (native apps,
+// tests, tools); browsers send the session cookie instead.
+const SessionHeader = "X-Session-Token"
+
+// WithSession is a Connect client interceptor that sends a session token
+// on every call, unary or streaming: how a native client calls the
+// gateway.
+func WithSession(token string) connect.Interceptor { return sessionToken(token) }
+
+type sessionToken string
+
+func (s sessionToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set(SessionHeader, string(s))
+		return next(ctx, req)
+	}
+}
+
+func (s sessionToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set(SessionHeader, string(s))
+		return conn
+	}
+}
+
+func (sessionToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
