@@ -41,7 +41,7 @@ exit codes: 0 clean, 1 an invariant is violated, 2 the log could not be read`)
 	esURL := fs.String("eventstore-url", "", "replay this event store (esdb://…); default: the embedded store in --data-dir (stop the dev process first, or point this at its event store)")
 	dataDir := fs.String("data-dir", ".fanfare", "data directory of the dev process (its event store is in <dir>/eventstore), used when --eventstore-url is not given")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last line")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

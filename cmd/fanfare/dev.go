@@ -55,7 +55,7 @@ func runDev(ctx context.Context, args []string) error {
 	kratosAdminListen := fs.String("kratos-admin-listen", "127.0.0.1:4434", "admin address of that Kratos (port 0: any free port)")
 	kratosURL := fs.String("kratos-url", "", "use this Kratos public URL instead of starting one (its UI URLs must point at this gateway)")
 	gw := gatewayFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -127,7 +127,8 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	parts, err := devServices(ctx, *dataDir, eventstore.NewStore(es), url, brokers, key.Public().(ed25519.PublicKey))
+	parts, err := devServices(ctx, partDeps{dataDir: *dataDir, store: eventstore.NewStore(es), esURL: url, brokers: brokers,
+		idKey: key.Public().(ed25519.PublicKey), instance: "dev"})
 	if err != nil {
 		return err
 	}
@@ -191,11 +192,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	mux.Handle("/", g.Handler())
-	// h2c: gRPC clients speak HTTP/2 without TLS on this port.
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: protocols}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c()}
 	go hs.Serve(lis)
 	slog.Info("gateway listening", "url", publicURL, "healthz", publicURL+"/healthz", "readyz", publicURL+"/readyz", "kratos", kratosPublic)
 	for _, p := range parts {
@@ -278,58 +275,82 @@ type namedService struct {
 	part
 }
 
-// devServices builds every service on the shared store and brokers. Each
-// service's own signing key lives in the data directory beside the
-// identity key, created on first start.
-func devServices(ctx context.Context, dataDir string, store *eventstore.Store, esURL string, brokers []string, idKey ed25519.PublicKey) ([]namedService, error) {
-	acc, err := accounts.New(ctx, accounts.Config{Store: store, Brokers: brokers, IdentityKey: idKey, ConsumerInstanceID: "accounts-dev"})
-	if err != nil {
-		return nil, err
+// partDeps is what a service or saga is built on.
+type partDeps struct {
+	dataDir string
+	store   *eventstore.Store
+	esURL   string
+	brokers []string
+	idKey   ed25519.PublicKey
+	// instance names this process among the consumer group's members.
+	instance string
+}
+
+// partSpec is one service or saga: its name for `fanfare serve`, its name
+// in logs, and how it is built.
+type partSpec struct {
+	name, label string
+	build       func(ctx context.Context, d partDeps) (part, error)
+}
+
+// key loads (creating on first start) a service's signing key kept in the
+// data directory.
+func (d partDeps) key(file string) (ed25519.PrivateKey, error) {
+	return identity.LoadOrCreateKey(filepath.Join(d.dataDir, file))
+}
+
+// partSpecs are every service and saga, in start order. Each service's own
+// signing key lives in the data directory beside the identity key.
+var partSpecs = []partSpec{
+	{"accounts", "accounts", func(ctx context.Context, d partDeps) (part, error) {
+		return accounts.New(ctx, accounts.Config{Store: d.store, Brokers: d.brokers, IdentityKey: d.idKey, ConsumerInstanceID: "accounts-" + d.instance})
+	}},
+	{"songs", "songs", func(ctx context.Context, d partDeps) (part, error) {
+		k, err := d.key("registrar.key")
+		if err != nil {
+			return nil, err
+		}
+		return songs.New(ctx, songs.Config{Store: d.store, Brokers: d.brokers, IdentityKey: d.idKey, SigningKey: k})
+	}},
+	{"chains", "chains", func(ctx context.Context, d partDeps) (part, error) {
+		k, err := d.key("chains.key")
+		if err != nil {
+			return nil, err
+		}
+		return chains.New(chains.Config{Store: d.store, Brokers: d.brokers, IdentityKey: d.idKey, SigningKey: k})
+	}},
+	{"plays", "plays", func(ctx context.Context, d partDeps) (part, error) {
+		return plays.New(ctx, plays.Config{Store: d.store, Brokers: d.brokers, IdentityKey: d.idKey})
+	}},
+	{"royalty", "royalty saga", func(ctx context.Context, d partDeps) (part, error) {
+		return royalty.New(ctx, royalty.Config{Store: d.store, Brokers: d.brokers})
+	}},
+	{"tipping", "tipping", func(ctx context.Context, d partDeps) (part, error) {
+		return tipping.New(ctx, tipping.Config{Store: d.store, Brokers: d.brokers, IdentityKey: d.idKey})
+	}},
+	{"referral", "referral saga", func(ctx context.Context, d partDeps) (part, error) {
+		return referralsaga.New(referralsaga.Config{Store: d.store, Brokers: d.brokers})
+	}},
+	{"escrow", "escrow", func(ctx context.Context, d partDeps) (part, error) {
+		return escrow.New(ctx, escrow.Config{Store: d.store, Brokers: d.brokers, IdentityKey: d.idKey})
+	}},
+	{"crowdfund", "crowdfund saga", func(ctx context.Context, d partDeps) (part, error) {
+		return crowdfund.New(crowdfund.Config{Store: d.store, Brokers: d.brokers})
+	}},
+	{"reports", "reports", func(ctx context.Context, d partDeps) (part, error) {
+		return reports.New(ctx, reports.Config{Store: d.store, EventStoreURL: d.esURL, Brokers: d.brokers, IdentityKey: d.idKey})
+	}},
+}
+
+// devServices builds every service and saga on the shared store and brokers.
+func devServices(ctx context.Context, d partDeps) ([]namedService, error) {
+	var out []namedService
+	for _, s := range partSpecs {
+		p, err := s.build(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.label, err)
+		}
+		out = append(out, namedService{s.label, p})
 	}
-	registrarKey, err := identity.LoadOrCreateKey(filepath.Join(dataDir, "registrar.key"))
-	if err != nil {
-		return nil, err
-	}
-	reg, err := songs.New(ctx, songs.Config{Store: store, Brokers: brokers, IdentityKey: idKey, SigningKey: registrarKey})
-	if err != nil {
-		return nil, err
-	}
-	chainsKey, err := identity.LoadOrCreateKey(filepath.Join(dataDir, "chains.key"))
-	if err != nil {
-		return nil, err
-	}
-	ch, err := chains.New(chains.Config{Store: store, Brokers: brokers, IdentityKey: idKey, SigningKey: chainsKey})
-	if err != nil {
-		return nil, err
-	}
-	pl, err := plays.New(ctx, plays.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
-	if err != nil {
-		return nil, err
-	}
-	roy, err := royalty.New(ctx, royalty.Config{Store: store, Brokers: brokers})
-	if err != nil {
-		return nil, err
-	}
-	tip, err := tipping.New(ctx, tipping.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
-	if err != nil {
-		return nil, err
-	}
-	ref, err := referralsaga.New(referralsaga.Config{Store: store, Brokers: brokers})
-	if err != nil {
-		return nil, err
-	}
-	esc, err := escrow.New(ctx, escrow.Config{Store: store, Brokers: brokers, IdentityKey: idKey})
-	if err != nil {
-		return nil, err
-	}
-	cf, err := crowdfund.New(crowdfund.Config{Store: store, Brokers: brokers})
-	if err != nil {
-		return nil, err
-	}
-	rep, err := reports.New(ctx, reports.Config{Store: store, EventStoreURL: esURL, Brokers: brokers, IdentityKey: idKey})
-	if err != nil {
-		return nil, err
-	}
-	return []namedService{{"accounts", acc}, {"songs", reg}, {"chains", ch}, {"plays", pl}, {"royalty saga", roy},
-		{"tipping", tip}, {"referral saga", ref}, {"escrow", esc}, {"crowdfund saga", cf}, {"reports", rep}}, nil
+	return out, nil
 }

@@ -67,8 +67,14 @@ type proc struct {
 
 func startFanfare(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startFanfareEnv(t, nil, args...)
+}
+
+// startFanfareEnv runs the fanfare binary with extra environment variables.
+func startFanfareEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), "FANFARE_TEST_MAIN=1")
+	cmd.Env = append(append(os.Environ(), "FANFARE_TEST_MAIN=1"), env...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

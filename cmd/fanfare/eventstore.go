@@ -12,7 +12,7 @@ func runEventStore(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", "", "directory for the event store's data (required)")
 	listen := fs.String("listen", eventstored.DefaultListen, "address to serve the KurrentDB gRPC protocol on")
 	maxAppend := fs.Int("max-append-size", eventstored.DefaultMaxAppendSize, "largest append accepted, in bytes of data and metadata")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	srv, err := eventstored.Start(eventstored.Config{DataDir: *dataDir, Listen: *listen, MaxAppendSize: *maxAppend})

@@ -38,7 +38,7 @@ invariant), 2 bad flags or the log could not be read`)
 	out := fs.String("out", "", "write to this file (replaced only once the report is complete); default: standard output")
 	esURL := fs.String("eventstore-url", "", "read this event store (esdb://…); default: the embedded store in --data-dir")
 	dataDir := fs.String("data-dir", ".fanfare", "data directory of the dev process (its event store is in <dir>/eventstore), used when --eventstore-url is not given")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

@@ -17,7 +17,7 @@ func runKafka(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", "", "directory for the broker's data (required)")
 	listen := fs.String("listen", kafka.DefaultBrokerAddr, "address to serve the Kafka protocol on")
 	partitions := fs.Int("partitions", int(kafka.DefaultPartitions), "partition count of the topics created at start-up")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	b, err := startBroker(ctx, *dataDir, *listen, int32(*partitions))

@@ -1,6 +1,7 @@
 // Command fanfare is Fanfare's one binary.
 //
 //	fanfare dev        everything in one process on embedded infrastructure
+//	fanfare serve      one part as its own process (distributed mode)
 //	fanfare eventstore the embedded KurrentDB-protocol event store on its own
 //	fanfare kafka      the embedded Kafka-protocol broker on its own
 //	fanfare bench      a named benchmark scenario
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -33,6 +35,7 @@ type command struct {
 
 var commands = []command{
 	{"dev", "run every part in one process on embedded infrastructure", runDev},
+	{"serve", "run one part as its own process (distributed mode): a service, a saga, forwarder, gateway, broker or eventstore", runServe},
 	{"eventstore", "run the embedded event store (KurrentDB gRPC protocol)", runEventStore},
 	{"kafka", "run the embedded Kafka-protocol broker with Fanfare's topics", runKafka},
 	{"bench", "run a benchmark scenario and print its figures", runBench},
@@ -99,10 +102,37 @@ func logLevel() slog.Level {
 func flags(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: fanfare %s\n\nflags:\n", synopsis)
+		fmt.Fprintf(fs.Output(), "usage: fanfare %s\n\nflags (each also read from FANFARE_<FLAG>, e.g. --data-dir from FANFARE_DATA_DIR):\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parseFlags parses args, then gives every flag not on the command line
+// the value of its environment variable, if set: FANFARE_ and the flag's
+// name in capitals with "-" as "_" (--kafka-brokers: FANFARE_KAFKA_BROKERS).
+// Command-line flags win; containers configure parts through env alone.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := envName(f.Name)
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return "FANFARE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // exitError makes the process exit with code (commands whose exit codes

@@ -54,7 +54,7 @@ func referral(args []string, stdin io.Reader, stdout io.Writer) error {
 func referralKeygen(args []string, stdout io.Writer) error {
 	fs := flags("referral keygen", "referral keygen --out FILE")
 	out := fs.String("out", "", "key file to create (required; an existing file is never overwritten)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -81,7 +81,7 @@ func referralExtend(args []string, stdin io.Reader, stdout io.Writer) error {
 	dist := fs.String("distributor", "", "your distributor (identity) id (required)")
 	keyFile := fs.String("key", "", "your distributor key file, from `fanfare referral keygen` (required)")
 	serviceKey := fs.String("service-key", "", "the chains service's box public key, base64 (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"--token", *tokenArg}, {"--song", *song}, {"--distributor", *dist}, {"--key", *keyFile}, {"--service-key", *serviceKey}} {
@@ -116,7 +116,7 @@ func referralExtend(args []string, stdin io.Reader, stdout io.Writer) error {
 func referralInspect(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flags("referral inspect", "referral inspect --token TEXT|@FILE|-")
 	tokenArg := fs.String("token", "", "the token: its text, @FILE holding it, or - for standard input (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *tokenArg == "" {
@@ -139,7 +139,7 @@ func referralInspect(args []string, stdin io.Reader, stdout io.Writer) error {
 func referralServiceKey(args []string, stdout io.Writer) error {
 	fs := flags("referral service-key", "referral service-key --key FILE")
 	keyFile := fs.String("key", "", "the chains service's key file (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *keyFile == "" {

@@ -19,7 +19,7 @@ func runToken(_ context.Context, args []string) error {
 	id := fs.String("identity", "", "identity id to act as (required)")
 	roles := fs.String("roles", "", "comma-separated roles: listener, artist, node_operator, moderator, finance, auditor")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {

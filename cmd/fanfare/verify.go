@@ -32,7 +32,7 @@ func verifyDescription(args []string, stdin io.Reader, stdout io.Writer) error {
 	} else if len(args) > 0 && args[0] == "-" {
 		file, args = "-", args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if file == "" && fs.NArg() > 0 {

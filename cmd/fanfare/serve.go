@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fanfare/fanfare/gateway"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/identity"
+	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/kratos"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1/escrowv1connect"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1/reportsv1connect"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
+)
+
+// serveParts lists what `fanfare serve` runs besides the services and sagas.
+var serveParts = []string{"eventstore", "broker", "forwarder", "gateway"}
+
+func serveUsage() error {
+	names := append([]string{}, serveParts...)
+	for _, s := range partSpecs {
+		names = append(names, s.name)
+	}
+	return fmt.Errorf("usage: fanfare serve <part> [flags]; parts: %s ('fanfare serve <part> -h' for its flags)", strings.Join(names, ", "))
+}
+
+// runServe runs one part of Fanfare as its own process (distributed mode).
+// Every flag also reads from its FANFARE_* environment variable. A part
+// that starts before the event store, the brokers or Kratos waits for them
+// with backoff instead of exiting.
+func runServe(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return serveUsage()
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "eventstore":
+		return runEventStore(ctx, rest)
+	case "broker":
+		return runKafka(ctx, rest)
+	}
+	var spec *partSpec
+	for i := range partSpecs {
+		if partSpecs[i].name == name {
+			spec = &partSpecs[i]
+		}
+	}
+	if spec == nil && name != "forwarder" && name != "gateway" {
+		return fmt.Errorf("unknown part %q: %w", name, serveUsage())
+	}
+
+	fs := flags("serve "+name, "serve "+name+" --eventstore-url esdb://… --kafka-brokers host:port,… [--listen 127.0.0.1:8081] [--data-dir D]")
+	dataDir := fs.String("data-dir", ".fanfare", "directory holding the keys (identity.key; registrar.key, chains.key for songs and chains)")
+	listen := fs.String("listen", "127.0.0.1:0", "address for the part's API (if it has one), /healthz and /readyz")
+	esURL := fs.String("eventstore-url", "", "the event store (esdb://…); required")
+	brokersFlag := fs.String("kafka-brokers", "", "Kafka brokers, comma-separated host:port; required")
+	instance := fs.String("instance", "", "this process's name among its consumer group's members (default: the host name and port)")
+	partitions := fs.Int("partitions", int(kafka.DefaultPartitions), "partition count of topics this part creates if they are missing")
+	var kratosURL, routes *string
+	var gw gatewayOptions
+	if name == "gateway" {
+		kratosURL = fs.String("kratos-url", "", "the Kratos public API; required")
+		routes = fs.String("routes", "", "where each service listens: accounts=http://host:port,songs=…; required")
+		gw = gatewayFlags(fs)
+	}
+	if err := parseFlags(fs, rest); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	key, err := identity.LoadOrCreateKey(filepath.Join(*dataDir, "identity.key"))
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	var ready atomic.Bool
+	mux := healthMux([]readiness{{name, func(context.Context) error {
+		if !ready.Load() {
+			return errors.New("starting")
+		}
+		return nil
+	}}})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c()}
+	go hs.Serve(lis) //nolint:errcheck // ends with Shutdown
+	defer hs.Shutdown(context.Background())
+	url := "http://" + lis.Addr().String()
+	slog.Info(name+" starting", "url", url)
+
+	if name == "gateway" {
+		return serveGateway(ctx, mux, &ready, key, *kratosURL, *routes, gw, url)
+	}
+
+	if *esURL == "" || *brokersFlag == "" {
+		return errors.New("--eventstore-url and --kafka-brokers are required")
+	}
+	brokers := strings.Split(*brokersFlag, ",")
+	// The client retries discovery for a minute on its own, deaf to the
+	// context: wait until a node accepts connections before making it.
+	if err := waitFor(ctx, "event store "+*esURL, func(ctx context.Context) error { return dialAny(ctx, esdbHosts(*esURL)) }); err != nil {
+		return err
+	}
+	es, err := eventstore.Connect(*esURL)
+	if err != nil {
+		return err
+	}
+	defer es.Close()
+	if err := waitFor(ctx, "event store "+*esURL, func(ctx context.Context) error { return pingEventStore(ctx, es) }); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, "kafka "+*brokersFlag, func(ctx context.Context) error {
+		if err := kafka.Ping(ctx, brokers); err != nil {
+			return err
+		}
+		return kafka.EnsureTopics(ctx, brokers, allTopics(), int32(*partitions))
+	}); err != nil {
+		return err
+	}
+	store := eventstore.NewStore(es)
+
+	if name == "forwarder" {
+		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers})
+		if err != nil {
+			return err
+		}
+		defer pub.Close()
+		slog.Info("forwarder running", "from", "$all", "to", "fanfare.<service>.v1")
+		return forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub, OnCaughtUp: func() { ready.Store(true) }})
+	}
+
+	if *instance == "" {
+		*instance = lis.Addr().String()
+	}
+	p, err := spec.build(ctx, partDeps{dataDir: *dataDir, store: store, esURL: *esURL, brokers: brokers,
+		idKey: key.Public().(ed25519.PublicKey), instance: *instance})
+	if err != nil {
+		return err
+	}
+	if a, ok := p.(api); ok {
+		path, h := a.Handler()
+		mux.Handle(path, h)
+		slog.Info(spec.label+" service listening", "url", url+path, "protocols", "connect, grpc, grpc-web")
+	}
+	ready.Store(true)
+	slog.Info(spec.label + " running")
+	err = p.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// serveGateway runs the gateway in front of services at the given URLs.
+func serveGateway(ctx context.Context, mux *http.ServeMux, ready *atomic.Bool, key ed25519.PrivateKey, kratosURL, routes string, gw gatewayOptions, url string) error {
+	if kratosURL == "" || routes == "" {
+		return errors.New("--kratos-url and --routes are required")
+	}
+	byName := map[string]string{"accounts": accountsv1connect.AccountsServiceName, "songs": songsv1connect.SongsServiceName,
+		"chains": chainsv1connect.ChainsServiceName, "plays": playsv1connect.PlaysServiceName, "tipping": tippingv1connect.TippingServiceName,
+		"escrow": escrowv1connect.EscrowServiceName, "reports": reportsv1connect.ReportsServiceName}
+	var backends []gateway.Backend
+	for _, r := range strings.Split(routes, ",") {
+		svc, u, ok := strings.Cut(strings.TrimSpace(r), "=")
+		if full, short := byName[svc]; short {
+			svc = full
+		}
+		if !ok || svc == "" || u == "" {
+			return fmt.Errorf("--routes: %q is not service=url", r)
+		}
+		backends = append(backends, gateway.Backend{Service: svc, URL: u})
+	}
+	if err := waitFor(ctx, "kratos "+kratosURL, func(ctx context.Context) error { return kratos.Ready(ctx, kratosURL) }); err != nil {
+		return err
+	}
+	g, err := gw.build(backends, kratosURL, key, gw.publicURL(strings.TrimPrefix(url, "http://")))
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", g.Handler())
+	ready.Store(true)
+	slog.Info("gateway listening", "url", url, "services", len(backends), "kratos", kratosURL)
+	<-ctx.Done()
+	return nil
+}
+
+// waitFor retries check with exponential backoff (0.2 s doubling to 5 s)
+// until it succeeds or ctx ends, logging what it waits for.
+func waitFor(ctx context.Context, what string, check func(context.Context) error) error {
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := check(cctx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				slog.Info("available after waiting", "what", what, "attempts", attempt)
+			}
+			return nil
+		}
+		slog.Info("waiting for a dependency", "what", what, "attempt", attempt, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped while waiting for %s: %w", what, err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// h2c serves HTTP/1.1 and cleartext HTTP/2 (gRPC without TLS).
+func h2c() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
+}
+
+// esdbHosts are the host:port pairs of an esdb:// connection string.
+func esdbHosts(url string) []string {
+	_, rest, _ := strings.Cut(url, "://")
+	rest, _, _ = strings.Cut(rest, "?")
+	rest, _, _ = strings.Cut(rest, "/")
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:] // user:password@
+	}
+	return strings.Split(rest, ",")
+}
+
+// dialAny succeeds once one of hosts accepts a TCP connection.
+func dialAny(ctx context.Context, hosts []string) error {
+	var d net.Dialer
+	var err error
+	for _, h := range hosts {
+		var c net.Conn
+		if c, err = d.DialContext(ctx, "tcp", h); err == nil {
+			c.Close()
+			return nil
+		}
+	}
+	return err
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/internal/platform/kratos"
+	"github.com/fanfare/fanfare/internal/platform/kratos/kratostest"
+	"github.com/fanfare/fanfare/internal/platform/servicetest"
+	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
+)
+
+// TestServeDistributed runs parts as separate processes with `fanfare
+// serve`: the accounts service first (configured through the environment
+// alone; it waits for the event store and the broker instead of exiting),
+// then the event store, the broker, the forwarder and the gateway (routing
+// by URL) in front of a real Kratos. Money moves through the gateway with
+// real sessions, survives a kill -9 of the accounts process, and moves
+// again after its restart.
+func TestServeDistributed(t *testing.T) {
+	dir := t.TempDir()
+	esAddr, kafkaAddr, accAddr, gwAddr := freePort(t), freePort(t), freePort(t), freePort(t)
+	esURL := "esdb://" + esAddr + "?tls=false"
+	gwURL := "http://" + gwAddr
+	k := kratostest.Start(t, kratos.UIEnv(gwURL)...)
+
+	accEnv := []string{"FANFARE_EVENTSTORE_URL=" + esURL, "FANFARE_KAFKA_BROKERS=" + kafkaAddr, "FANFARE_LISTEN=" + accAddr, "FANFARE_DATA_DIR=" + dir}
+	acc := startFanfareEnv(t, accEnv, "serve", "accounts")
+	acc.waitLog(t, "waiting for a dependency")
+
+	startFanfare(t, "serve", "eventstore", "--data-dir", dir+"/eventstore", "--listen", esAddr).waitLog(t, "event store listening")
+	startFanfare(t, "serve", "broker", "--data-dir", dir+"/kafka", "--listen", kafkaAddr).waitLog(t, "kafka broker listening")
+	startFanfare(t, "serve", "forwarder", "--data-dir", dir, "--eventstore-url", esURL, "--kafka-brokers", kafkaAddr).waitLog(t, "forwarder running")
+	acc.waitLog(t, "accounts running")
+	gw := startFanfare(t, "serve", "gateway", "--data-dir", dir, "--listen", gwAddr, "--kratos-url", k.PublicURL(),
+		"--routes", "accounts=http://"+accAddr)
+	gw.waitLog(t, "gateway listening")
+
+	ctx := servicetest.Ctx(t)
+	register := func(name string, roles ...string) person {
+		email := strings.ToLower(name) + "@fanfare.test"
+		p := person{email: email}
+		p.token, p.id = kratostest.Register(t, ctx, k.PublicURL(), email, name, testPassword)
+		for _, r := range roles {
+			if _, err := kratos.NewAdmin(k.AdminURL()).Grant(ctx, email, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	ann, fin := register("Ann"), register("Fin", "finance")
+	accounts := func(p person) accountsv1connect.AccountsServiceClient {
+		return accountsv1connect.NewAccountsServiceClient(http.DefaultClient, gwURL, p.session(), connect.WithGRPC())
+	}
+	balance := func(want string) {
+		t.Helper()
+		servicetest.Eventually(t, "ann's balance "+want, func() error {
+			b, err := accounts(ann).GetBalance(ctx, connect.NewRequest(&accountsv1.GetBalanceRequest{AccountId: "wallet:" + ann.id + ":USD"}))
+			if err != nil {
+				return err
+			}
+			if b.Msg.Total != want {
+				return errorString("total " + b.Msg.Total)
+			}
+			return nil
+		})
+	}
+	deposit := func(id, amount string) {
+		t.Helper()
+		d, err := accounts(ann).RequestDeposit(ctx, connect.NewRequest(&accountsv1.RequestDepositRequest{RequestId: id, AccountId: "wallet:" + ann.id + ":USD", Amount: amount}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := accounts(fin).ConfirmDeposit(ctx, connect.NewRequest(&accountsv1.ConfirmDepositRequest{RequestId: "c-" + id, DepositId: d.Msg.DepositId, RailReference: "bank"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	balance("5.00") // opened on first use, through the gateway, in another process
+	deposit("d1", "20.00")
+	balance("25.00")
+
+	if err := acc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	acc.cmd.Wait() //nolint:errcheck // killed
+	acc2 := startFanfareEnv(t, accEnv, "serve", "accounts")
+	acc2.waitLog(t, "accounts running")
+	balance("25.00")
+	deposit("d1", "20.00") // a repeat: the same outcome, nothing moves
+	deposit("d2", "1.50")
+	balance("26.50")
+}
