@@ -61,7 +61,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	slog.SetDefault(logger())
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage(os.Stdout)
 		return
@@ -88,6 +88,16 @@ func main() {
 	fmt.Fprintf(os.Stderr, "fanfare: unknown command %q\n\n", os.Args[1])
 	usage(os.Stderr)
 	os.Exit(2)
+}
+
+// logger writes JSON lines (one object per record, for log pipelines), or
+// text with FANFARE_LOG_FORMAT=text.
+func logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevel()}
+	if os.Getenv("FANFARE_LOG_FORMAT") == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
 func logLevel() slog.Level {
