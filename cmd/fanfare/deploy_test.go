@@ -143,9 +143,9 @@ func TestDeployManifestsMatchTheFlags(t *testing.T) {
 		From  any    `yaml:"valueFrom"`
 	}
 	type doc struct {
-		Kind     string            `yaml:"kind"`
+		Kind     string                `yaml:"kind"`
 		Metadata struct{ Name string } `yaml:"metadata"`
-		Data     map[string]string `yaml:"data"`
+		Data     map[string]string     `yaml:"data"`
 		Spec     struct {
 			ScaleTargetRef struct{ Name string } `yaml:"scaleTargetRef"`
 			Metrics        []struct {
