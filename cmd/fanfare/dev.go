@@ -24,6 +24,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
+	"github.com/fanfare/fanfare/internal/platform/metrics"
 	"github.com/fanfare/fanfare/sagas/crowdfund"
 	referralsaga "github.com/fanfare/fanfare/sagas/referral"
 	"github.com/fanfare/fanfare/sagas/royalty"
@@ -238,6 +239,9 @@ func pingEventStore(ctx context.Context, c *esdb.Client) error {
 
 func healthMux(checks []readiness) *http.ServeMux {
 	mux := http.NewServeMux()
+	// Prometheus: consumer lag, ledger batch sizes and commit latency,
+	// refusals by reason, and the Go runtime's figures.
+	mux.Handle("GET /metrics", metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

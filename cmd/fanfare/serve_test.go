@@ -93,4 +93,14 @@ func TestServeDistributed(t *testing.T) {
 	deposit("d1", "20.00") // a repeat: the same outcome, nothing moves
 	deposit("d2", "1.50")
 	balance("26.50")
+
+	// Each part serves Prometheus metrics: the restarted accounts process
+	// has committed ledger batches since (lag is reported per partition once
+	// a poll returns records: internal/platform/kafka tests it).
+	code, body := get(t, "http://"+accAddr+"/metrics")
+	for _, m := range []string{"fanfare_ledger_batch_size_count{book=\"USD\"}", "fanfare_ledger_commit_seconds_bucket", "go_goroutines"} {
+		if code != 200 || !strings.Contains(body, m) {
+			t.Fatalf("accounts /metrics (%d) lacks %s:\n%s", code, m, body)
+		}
+	}
 }

@@ -69,6 +69,12 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.WithLogger(kgoLogger{logger}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+			forgetLag(cfg.ConsumerGroup, revoked)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			forgetLag(cfg.ConsumerGroup, lost)
+		}),
 	}
 	opts = append(opts, groupTimings(cfg.SessionTimeout, cfg.HeartbeatInterval, cfg.RebalanceTimeout)...)
 	if cfg.InstanceID != "" {
@@ -88,6 +94,7 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 		fetches.EachError(func(topic string, p int32, err error) {
 			logger.Error("fetch failed", err, watermill.LogFields{"topic": topic, "partition": p})
 		})
+		recordLag(cfg.ConsumerGroup, fetches)
 		recs := fetches.Records()
 		if len(recs) == 0 {
 			cl.AllowRebalance()

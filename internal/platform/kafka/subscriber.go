@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/fanfare/fanfare/internal/platform/metrics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -305,9 +306,11 @@ func (sub *subscription) clientOptions() []kgo.Opt {
 			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 				sub.commit()
 				sub.forget(revoked[sub.topic])
+				forgetLag(cfg.ConsumerGroup, revoked)
 			}),
 			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 				sub.forget(lost[sub.topic])
+				forgetLag(cfg.ConsumerGroup, lost)
 			}),
 		)
 		opts = append(opts, groupTimings(cfg.SessionTimeout, cfg.HeartbeatInterval, cfg.RebalanceTimeout)...)
@@ -384,6 +387,9 @@ func (sub *subscription) run() {
 		// the poll to a reader that may never come while the group waits.
 		// A stale one costs only a rewind and a re-poll.
 
+		if sub.group {
+			recordLag(sub.cfg.ConsumerGroup, fetches)
+		}
 		leftovers := sub.process(fetches)
 		if sub.group {
 			sub.commit()
@@ -573,6 +579,27 @@ func (sub *subscription) commit() {
 		}
 	}
 	sub.mu.Unlock()
+}
+
+// recordLag sets the consumer lag of group on every partition a poll
+// returned records of: what is left behind the partition's high watermark
+// once those records are handled.
+func recordLag(group string, fetches kgo.Fetches) {
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		last := p.Records[len(p.Records)-1]
+		metrics.SetConsumerLag(group, p.Topic, p.Partition, max(p.HighWatermark-(last.Offset+1), 0))
+	})
+}
+
+// forgetLag drops the lag of partitions the group member no longer owns,
+// so a stale value does not outlive the assignment.
+func forgetLag(group string, partitions map[string][]int32) {
+	for topic, ps := range partitions {
+		metrics.ForgetConsumerLag(group, topic, ps...)
+	}
 }
 
 // groupTimings are the consumer-group membership options that are set

@@ -9,6 +9,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/metrics"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/google/uuid"
@@ -78,6 +79,8 @@ type command struct {
 	account string
 	now     time.Time
 	reply   chan reply
+	// queued is when the command was handed to the writer (metrics only).
+	queued time.Time
 }
 
 type reply struct {
@@ -340,10 +343,33 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 	if len(ev.Entries) > 0 {
 		w.logPolicy = false
 	}
+	w.observe(batch, replies)
 	for i, c := range batch {
 		c.reply <- replies[i]
 	}
 	return nil
+}
+
+// observe records a durably written batch in the metrics: how many ledger
+// requests it held, how long each waited since it was queued, and the
+// requests it newly rejected (a replayed outcome was counted the first
+// time).
+func (w *BookWriter) observe(batch []*command, replies []reply) {
+	requests := 0
+	now := time.Now()
+	for i, c := range batch {
+		if c.kind != cmdRequest {
+			continue
+		}
+		requests++
+		metrics.ObserveCommit(w.asset, now.Sub(c.queued))
+		if out := replies[i].outcome; !out.Committed() && !out.Replayed {
+			metrics.CountRefusal(w.asset, string(out.Reason))
+		}
+	}
+	if requests > 0 {
+		metrics.ObserveBatch(w.asset, requests)
+	}
 }
 
 // maxBatchBytes bounds one appended batch event.
@@ -402,6 +428,7 @@ func (w *BookWriter) submit(ctx context.Context, c *command) reply {
 // enqueue hands a command to the writer.
 func (w *BookWriter) enqueue(ctx context.Context, c *command) error {
 	c.reply = make(chan reply, 1)
+	c.queued = time.Now()
 	select {
 	case <-w.done:
 		return w.stopped()

@@ -11,8 +11,11 @@ import (
 
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/metrics"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func startWriter(t *testing.T, ctx context.Context, store *eventstore.Store, cfg adapters.WriterConfig) (*adapters.BookWriter, context.CancelFunc, chan error) {
@@ -29,6 +32,26 @@ func startWriter(t *testing.T, ctx context.Context, store *eventstore.Store, cfg
 
 func transfer(id, from, to string, amount int64) domain.Request {
 	return domain.Request{ID: id, Asset: "USD", Kind: domain.KindTip, Postings: []domain.Posting{{Debit: from, Credit: to, Amount: amount}}}
+}
+
+// metricNow reads one metric's current value.
+func metricNow(t *testing.T, m prometheus.Metric) *dto.Metric {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// ledgerMetrics are the USD book's refusals for insufficient funds, and
+// how many batches and commits its histograms have seen.
+func ledgerMetrics(t *testing.T) (refusals float64, batches, commits uint64) {
+	t.Helper()
+	refusals = metricNow(t, metrics.LedgerRefusals.WithLabelValues("USD", string(domain.ReasonInsufficientFunds))).GetCounter().GetValue()
+	batches = metricNow(t, metrics.LedgerBatchSize.WithLabelValues("USD").(prometheus.Metric)).GetHistogram().GetSampleCount()
+	commits = metricNow(t, metrics.LedgerCommitSeconds.WithLabelValues("USD").(prometheus.Metric)).GetHistogram().GetSampleCount()
+	return refusals, batches, commits
 }
 
 // sumAndCheck asserts the per-asset sum is zero and returns balances by id.
@@ -54,6 +77,7 @@ func TestBookWriterBatchesRecoversAndIsIdempotent(t *testing.T) {
 	defer cancel()
 	store := eventstore.NewStore(estest.Connect(t))
 	w, stop, done := startWriter(t, ctx, store, adapters.WriterConfig{SnapshotEvery: 3})
+	refusals0, batches0, commits0 := ledgerMetrics(t)
 	const users = 20
 	for i := 0; i < users; i++ {
 		if _, err := w.Open(ctx, domain.WalletID(fmt.Sprint("u", i), "USD")); err != nil {
@@ -85,6 +109,18 @@ func TestBookWriterBatchesRecoversAndIsIdempotent(t *testing.T) {
 	out, err := w.Apply(ctx, transfer("too-much", domain.WalletID("u0", "USD"), domain.WalletID("u1", "USD"), 5000))
 	if err != nil || out.Committed() || out.Reason != domain.ReasonInsufficientFunds {
 		t.Fatalf("overdraft: %+v %v", out, err)
+	}
+	// The writer's metrics saw the batches, each request's commit, and the
+	// one refusal.
+	refusals, batches, commits := ledgerMetrics(t)
+	if refusals != refusals0+1 {
+		t.Fatalf("insufficient_funds refusals went from %v to %v, want +1", refusals0, refusals)
+	}
+	if batches <= batches0 {
+		t.Fatalf("batch size histogram count went from %d to %d, want more", batches0, batches)
+	}
+	if want := commits0 + users + users*20 + 1; commits != want {
+		t.Fatalf("commit latency histogram count %d, want %d (one per request)", commits, want)
 	}
 	// A retry returns the first outcome; a different payload under the same id conflicts.
 	again, err := w.Apply(ctx, transfer("t-0-0", domain.WalletID("u0", "USD"), domain.WalletID("u1", "USD"), 100))
