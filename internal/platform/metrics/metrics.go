@@ -77,21 +77,30 @@ func ForgetConsumerLag(group, topic string, partitions ...int32) {
 	}
 }
 
-// ObserveBatch records one ledger batch of size requests in book.
-func ObserveBatch(book string, size int) {
-	LedgerBatchSize.WithLabelValues(book).Observe(float64(size))
+// Book is one ledger book's metrics, with its label bound once: the book
+// writer records every request, so the hot path does no label lookups.
+type Book struct {
+	batch, commit prometheus.Observer
+	refusals      *prometheus.CounterVec
 }
 
-// ObserveCommit records how long a request of book waited to be durable.
-func ObserveCommit(book string, d time.Duration) {
-	LedgerCommitSeconds.WithLabelValues(book).Observe(d.Seconds())
+// ForBook returns the metrics of book (its asset code).
+func ForBook(book string) Book {
+	return Book{batch: LedgerBatchSize.WithLabelValues(book), commit: LedgerCommitSeconds.WithLabelValues(book),
+		refusals: LedgerRefusals.MustCurryWith(prometheus.Labels{"book": book})}
 }
 
-// CountRefusal counts one rejected request of book; an empty reason counts
-// as "unknown".
-func CountRefusal(book, reason string) {
+// ObserveBatch records one ledger batch of size requests.
+func (b Book) ObserveBatch(size int) { b.batch.Observe(float64(size)) }
+
+// ObserveCommit records how long a request waited to be durable.
+func (b Book) ObserveCommit(d time.Duration) { b.commit.Observe(d.Seconds()) }
+
+// CountRefusal counts one rejected request; an empty reason counts as
+// "unknown".
+func (b Book) CountRefusal(reason string) {
 	if reason == "" {
 		reason = "unknown"
 	}
-	LedgerRefusals.WithLabelValues(book, reason).Inc()
+	b.refusals.WithLabelValues(reason).Inc()
 }

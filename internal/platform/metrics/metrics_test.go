@@ -12,10 +12,11 @@ import (
 
 func TestHandlerServesFanfareMetrics(t *testing.T) {
 	metrics.SetConsumerLag("g-test", "topic-test", 3, 42)
-	metrics.ObserveBatch("TST", 7)
-	metrics.ObserveCommit("TST", 3*time.Millisecond)
-	metrics.CountRefusal("TST", "insufficient_funds")
-	metrics.CountRefusal("TST", "")
+	tst := metrics.ForBook("TST")
+	tst.ObserveBatch(7)
+	tst.ObserveCommit(3 * time.Millisecond)
+	tst.CountRefusal("insufficient_funds")
+	tst.CountRefusal("")
 
 	srv := httptest.NewServer(metrics.Handler())
 	defer srv.Close()

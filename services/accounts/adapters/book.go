@@ -46,9 +46,10 @@ type WriterConfig struct {
 // event, and appends it expecting the stream's revision: a second writer
 // fails instead of forking the book.
 type BookWriter struct {
-	store *eventstore.Store
-	asset string
-	cfg   WriterConfig
+	store   *eventstore.Store
+	asset   string
+	cfg     WriterConfig
+	metrics metrics.Book
 
 	mu      sync.RWMutex // guards book for queries from other goroutines
 	book    *domain.Book
@@ -98,7 +99,8 @@ func OpenBookWriter(ctx context.Context, store *eventstore.Store, asset string, 
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = 1000
 	}
-	w := &BookWriter{store: store, asset: asset, cfg: cfg, rev: -1, cmds: make(chan *command, cfg.MaxBatch), done: make(chan struct{})}
+	w := &BookWriter{store: store, asset: asset, cfg: cfg, rev: -1, cmds: make(chan *command, cfg.MaxBatch), done: make(chan struct{}),
+		metrics: metrics.ForBook(asset)}
 	if err := w.recover(ctx, policy); err != nil {
 		return nil, err
 	}
@@ -362,13 +364,13 @@ func (w *BookWriter) observe(batch []*command, replies []reply) {
 			continue
 		}
 		requests++
-		metrics.ObserveCommit(w.asset, now.Sub(c.queued))
+		w.metrics.ObserveCommit(now.Sub(c.queued))
 		if out := replies[i].outcome; !out.Committed() && !out.Replayed {
-			metrics.CountRefusal(w.asset, string(out.Reason))
+			w.metrics.CountRefusal(string(out.Reason))
 		}
 	}
 	if requests > 0 {
-		metrics.ObserveBatch(w.asset, requests)
+		w.metrics.ObserveBatch(requests)
 	}
 }
 
