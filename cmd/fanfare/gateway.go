@@ -9,7 +9,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// gatewayOptions are the gateway's flags (dev and, later, serve gateway).
+// gatewayOptions are the gateway's flags (fanfare dev and fanfare serve gateway).
 type gatewayOptions struct {
 	public   *string
 	cors     *string

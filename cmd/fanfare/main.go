@@ -118,20 +118,25 @@ func flags(name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, then gives every flag not on the command line
-// the value of its environment variable, if set: FANFARE_ and the flag's
-// name in capitals with "-" as "_" (--kafka-brokers: FANFARE_KAFKA_BROKERS).
+// parseFlags parses args, then applies the environment (applyEnv).
 // Command-line flags win; containers configure parts through env alone.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return applyEnv(fs)
+}
+
+// applyEnv gives every flag not set on the command line the value of its
+// environment variable, if set and not empty: FANFARE_ and the flag's name
+// in capitals with "-" as "_" (--kafka-brokers: FANFARE_KAFKA_BROKERS).
+func applyEnv(fs *flag.FlagSet) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := envName(f.Name)
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] && err == nil {
+		if v := os.Getenv(env); v != "" && !set[f.Name] && err == nil {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s=%q: %w", env, v, e)
 			}

@@ -13,9 +13,6 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kratos"
 )
 
-// kratosAdminURLEnv gives --kratos-admin-url when the flag is not given.
-const kratosAdminURLEnv = "FANFARE_KRATOS_ADMIN_URL"
-
 const defaultKratosAdminURL = "http://127.0.0.1:4434"
 
 var rolesSynopsis = `roles grant EMAIL ROLE | roles revoke EMAIL ROLE | roles list EMAIL  [--kratos-admin-url URL]
@@ -42,15 +39,13 @@ func runRoles(ctx context.Context, args []string) error {
 func roles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("roles", rolesSynopsis)
 	fs.SetOutput(stderr)
-	adminURL := fs.String("kratos-admin-url", defaultKratosAdminURL, "Kratos admin API; default $"+kratosAdminURLEnv+" if set")
+	adminURL := fs.String("kratos-admin-url", defaultKratosAdminURL, "Kratos admin API; default $"+envName("kratos-admin-url")+" if set")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	if !flagGiven(fs, "kratos-admin-url") {
-		if env := os.Getenv(kratosAdminURLEnv); env != "" {
-			*adminURL = env
-		}
+	if err := applyEnv(fs); err != nil {
+		return err
 	}
 	if len(pos) == 0 {
 		fs.Usage()
@@ -124,17 +119,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-}
-
-// flagGiven reports whether the flag name was set on the command line.
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			given = true
-		}
-	})
-	return given
 }
 
 func checkHTTPURL(s string) error {

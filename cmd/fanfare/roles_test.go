@@ -18,7 +18,7 @@ import (
 // TestRolesCommand grants, revokes and lists roles on a real Kratos with
 // `fanfare roles`, flags before, between and after the arguments.
 func TestRolesCommand(t *testing.T) {
-	t.Setenv(kratosAdminURLEnv, "")
+	t.Setenv(envName("kratos-admin-url"), "")
 	srv := kratostest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -62,10 +62,10 @@ func TestRolesCommand(t *testing.T) {
 	run(bob+": no roles", "list", bob, "--kratos-admin-url", url)
 
 	// The environment gives the URL when the flag does not; the flag wins.
-	t.Setenv(kratosAdminURLEnv, url)
+	t.Setenv(envName("kratos-admin-url"), url)
 	run(bob+": roles moderator", "grant", bob, "moderator")
 	check(bobID, "moderator")
-	t.Setenv(kratosAdminURLEnv, "http://127.0.0.1:1")
+	t.Setenv(envName("kratos-admin-url"), "http://127.0.0.1:1")
 	run(bob+": roles moderator, node_operator", "grant", bob, "node_operator", "--kratos-admin-url", url)
 	check(bobID, "moderator", "node_operator")
 
@@ -84,7 +84,7 @@ func TestRolesUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + addr
-	t.Setenv(kratosAdminURLEnv, url)
+	t.Setenv(envName("kratos-admin-url"), url)
 	ctx := context.Background()
 	for _, c := range []struct {
 		args []string
