@@ -23,6 +23,7 @@ import (
 	"github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1/reportsv1connect"
 	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
+	accdomain "github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/google/uuid"
 )
 
@@ -203,14 +204,14 @@ func (g *Gateway) wallet(w http.ResponseWriter, r *http.Request) {
 	acc := g.accounts(u)
 	var v walletView
 	for _, asset := range []string{"USD", "FAN"} {
-		b, err := acc.GetBalance(ctx, connect.NewRequest(&accountsv1.GetBalanceRequest{AccountId: walletID(u.ID, asset)}))
+		b, err := acc.GetBalance(ctx, connect.NewRequest(&accountsv1.GetBalanceRequest{AccountId: accdomain.WalletID(u.ID, asset)}))
 		if err != nil {
 			g.fail(w, u, err)
 			return
 		}
 		v.Balances = append(v.Balances, b.Msg)
 	}
-	st, err := acc.ListStatement(ctx, connect.NewRequest(&accountsv1.ListStatementRequest{AccountId: walletID(u.ID, "USD"), PageSize: 50}))
+	st, err := acc.ListStatement(ctx, connect.NewRequest(&accountsv1.ListStatementRequest{AccountId: accdomain.WalletID(u.ID, "USD"), PageSize: 50}))
 	if err != nil {
 		g.fail(w, u, err)
 		return
@@ -222,9 +223,6 @@ func (g *Gateway) wallet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	g.render(w, http.StatusOK, "wallet", page{Title: "Wallet", User: u, Data: v, Flash: q.Get("ok"), Error: q.Get("error")})
 }
-
-// walletID is the ledger's wallet account id (accounts domain.WalletID).
-func walletID(owner, asset string) string { return "wallet:" + owner + ":" + asset }
 
 // back redirects to path with the outcome of a form.
 func back(w http.ResponseWriter, r *http.Request, path, ok string, err error) {
