@@ -28,7 +28,6 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
-	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	"github.com/rs/cors"
 	"golang.org/x/time/rate"
 )
@@ -291,14 +290,21 @@ func httpStatus(c connect.Code) int {
 	}
 }
 
-// client returns a Connect client's HTTP client and base URL for service,
-// calling it as who.
+// client returns the HTTP client and base URL the gateway calls service
+// with itself. A service that is not routed gets a client whose every call
+// fails with Unavailable, saying so.
 func (g *Gateway) client(service string) (*http.Client, string) {
 	b := g.backends[service]
 	if b == nil {
-		return nil, ""
+		return &http.Client{Transport: notRouted(service)}, "http://not-routed"
 	}
 	return b.client, b.base
+}
+
+type notRouted string
+
+func (s notRouted) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("no %s is routed through this gateway", string(s)))
 }
 
 // as signs who into every call of a client the gateway makes itself.
@@ -310,11 +316,6 @@ func (g *Gateway) as(who identity.Identity) connect.Option {
 // credit): OpenAccount is idempotent per identity, so a gateway restart
 // asking again is harmless.
 func (g *Gateway) openAccounts(ctx context.Context, who identity.Identity) error {
-	c, base := g.client(accountsv1connect.AccountsServiceName)
-	if c == nil {
-		return errors.New("no accounts service is routed")
-	}
-	_, err := accountsv1connect.NewAccountsServiceClient(c, base, g.as(who)).
-		OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{}))
+	_, err := g.accounts(who).OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{}))
 	return err
 }

@@ -190,9 +190,9 @@ type walletView struct {
 	RequestID string
 }
 
-func (g *Gateway) accounts(u *User) accountsv1connect.AccountsServiceClient {
+func (g *Gateway) accounts(who identity.Identity) accountsv1connect.AccountsServiceClient {
 	c, base := g.client(accountsv1connect.AccountsServiceName)
-	return accountsv1connect.NewAccountsServiceClient(c, base, g.as(u.Identity))
+	return accountsv1connect.NewAccountsServiceClient(c, base, g.as(who))
 }
 
 func (g *Gateway) wallet(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +201,7 @@ func (g *Gateway) wallet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	acc := g.accounts(u)
+	acc := g.accounts(u.Identity)
 	var v walletView
 	for _, asset := range []string{"USD", "FAN"} {
 		b, err := acc.GetBalance(ctx, connect.NewRequest(&accountsv1.GetBalanceRequest{AccountId: accdomain.WalletID(u.ID, asset)}))
@@ -398,7 +398,7 @@ func (g *Gateway) financeAction(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	acc := g.accounts(u)
+	acc := g.accounts(u.Identity)
 	id, ref := r.FormValue("id"), strings.TrimSpace(r.FormValue("rail_reference"))
 	var err error
 	var done string
