@@ -46,6 +46,15 @@ var _ reportsv1connect.ReportsServiceHandler = Connect{}
 // readers may read anyone's dashboard and activity.
 var readers = []string{identity.RoleFinance, identity.RoleAuditor}
 
+// requireReader refuses a caller who is none of the readers.
+func requireReader(ctx context.Context) error {
+	who, err := identity.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	return identity.RequireAny(who, readers...)
+}
+
 func mayRead(ctx context.Context, owner, what string) error {
 	who, err := identity.Caller(ctx)
 	if err != nil {
@@ -117,14 +126,11 @@ func (c Connect) GetPayeeActivity(ctx context.Context, req *connect.Request[repo
 }
 
 func (c Connect) ExportSettlement(ctx context.Context, req *connect.Request[reportsv1.ExportSettlementRequest], stream *connect.ServerStream[reportsv1.ExportSettlementResponse]) error {
-	who, err := identity.Caller(ctx)
-	if err != nil {
-		return err
-	}
-	if err := identity.RequireAny(who, readers...); err != nil {
+	if err := requireReader(ctx); err != nil {
 		return err
 	}
 	var opts settlement.Options
+	var err error
 	if opts.From, err = settlement.ParseDay(req.Msg.From); err != nil {
 		return apperr.Wrap(apperr.InvalidInput, fmt.Errorf("from: %w", err))
 	}
@@ -188,11 +194,7 @@ func (c Connect) RunAudit(ctx context.Context, _ *connect.Request[reportsv1.RunA
 }
 
 func (c Connect) ListPendingTransfers(ctx context.Context, req *connect.Request[reportsv1.ListPendingTransfersRequest]) (*connect.Response[reportsv1.ListPendingTransfersResponse], error) {
-	who, err := identity.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := identity.RequireAny(who, identity.RoleFinance, identity.RoleAuditor); err != nil {
+	if err := requireReader(ctx); err != nil {
 		return nil, err
 	}
 	kind := req.Msg.Kind
