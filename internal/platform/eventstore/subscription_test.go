@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -100,17 +101,48 @@ func TestSubscriptionFencing(t *testing.T) {
 	c1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
 	go func() { firstDone <- first.Run(c1) }()
-	if err := repo.Update(ctx(t), uuid.NewString(), func(d *deposit) error { return d.Request() }); err != nil {
+	firstID := uuid.NewString()
+	if err := repo.Update(ctx(t), firstID, func(d *deposit) error { return d.Request() }); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "first instance handles an event", func() bool { return a.len() == 1 })
+	// The last checkpoint: its $all position and the instance that wrote it.
+	last := func() (pos uint64, owner string) {
+		evs, _ := estest.ReadStream(t, store.Client, "checkpoint-"+name, esdb.ReadStreamOptions{From: esdb.End{}, Direction: esdb.Backwards}, 1)
+		if len(evs) == 1 {
+			var cp struct {
+				Position uint64 `json:"position"`
+				Owner    string `json:"owner"`
+			}
+			if json.Unmarshal(evs[0].Data, &cp) == nil {
+				return cp.Position, cp.Owner
+			}
+		}
+		return 0, ""
+	}
+	dep, err := estest.ReadStream(t, store.Client, "deposit-"+firstID, esdb.ReadStreamOptions{From: esdb.Start{}}, 1)
+	if err != nil || len(dep) != 1 {
+		t.Fatalf("read the deposit: %v", err)
+	}
+	// Once the first has checkpointed past the event it has nothing left to
+	// write until another event comes.
+	var firstOwner string
+	waitUntil(t, "first instance checkpoints the event", func() bool {
+		pos, owner := last()
+		firstOwner = owner
+		return pos >= dep[0].Position.Commit
+	})
 
 	second := &eventstore.Subscription{Store: store, Name: name, Handle: b.handle("deposit-"), CheckpointEvery: 1}
 	c2, cancel2 := context.WithCancel(context.Background())
 	secondDone := make(chan error, 1)
 	go func() { secondDone <- second.Run(c2) }()
 	defer func() { cancel2(); <-secondDone }()
-	time.Sleep(100 * time.Millisecond) // let the second claim the checkpoint
+	// Only once the second's claim is on the stream does the next event
+	// make the first's checkpoint write collide (a fixed sleep lost this
+	// race on a loaded machine: the first handled and checkpointed the
+	// event before the claim and was never fenced).
+	waitUntil(t, "second instance claims the subscription", func() bool { _, owner := last(); return owner != firstOwner })
 	if err := repo.Update(ctx(t), uuid.NewString(), func(d *deposit) error { return d.Request() }); err != nil {
 		t.Fatal(err)
 	}
