@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -33,13 +34,13 @@ import (
 )
 
 // Backend is one service's API: in-process (Handler, `fanfare dev`) or at
-// a URL (distributed mode).
+// URLs (distributed mode; calls go round-robin over the instances).
 type Backend struct {
 	// Service is the fully-qualified service name, e.g.
 	// "fanfare.accounts.v1.AccountsService" (its path is /<Service>/).
 	Service string
 	Handler http.Handler
-	URL     string
+	URLs    []string
 }
 
 // Config configures a gateway.
@@ -137,12 +138,16 @@ func newBackend(b Backend) (*backend, error) {
 	switch {
 	case b.Service == "":
 		return nil, errors.New("gateway: a backend without a service name")
-	case b.Handler != nil && b.URL == "":
+	case b.Handler != nil && len(b.URLs) == 0:
 		return &backend{Backend: b, forward: b.Handler, client: &http.Client{Transport: inProcess(b.Handler)}, base: "http://in-process"}, nil
-	case b.Handler == nil && b.URL != "":
-		u, err := url.Parse(b.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("gateway: %s: bad URL %q", b.Service, b.URL)
+	case b.Handler == nil && len(b.URLs) > 0:
+		var us []*url.URL
+		for _, raw := range b.URLs {
+			u, err := url.Parse(raw)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("gateway: %s: bad URL %q", b.Service, raw)
+			}
+			us = append(us, u)
 		}
 		// HTTP/2 to the service, so gRPC (trailers, bidi) passes through;
 		// cleartext (h2c) for http URLs.
@@ -150,17 +155,22 @@ func newBackend(b Backend) (*backend, error) {
 		p.SetHTTP2(true)
 		p.SetUnencryptedHTTP2(true)
 		tr := &http.Transport{Protocols: p, MaxIdleConnsPerHost: 64}
+		var next atomic.Uint64
 		rp := &httputil.ReverseProxy{
-			Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(u); r.Out.Host = r.In.Host },
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(us[(next.Add(1)-1)%uint64(len(us))])
+				r.Out.Host = r.In.Host
+			},
 			Transport:     tr,
 			FlushInterval: -1, // streams flow as they come
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				writeError(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s is not reachable: %w", b.Service, err)))
 			},
 		}
-		return &backend{Backend: b, forward: rp, client: &http.Client{Transport: tr}, base: strings.TrimSuffix(b.URL, "/")}, nil
+		// The gateway's own calls (pages, first use) go to the first.
+		return &backend{Backend: b, forward: rp, client: &http.Client{Transport: tr}, base: strings.TrimSuffix(b.URLs[0], "/")}, nil
 	default:
-		return nil, fmt.Errorf("gateway: %s needs exactly one of a handler or a URL", b.Service)
+		return nil, fmt.Errorf("gateway: %s needs either a handler or URLs", b.Service)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,7 +87,7 @@ func TestGatewayForwardsEveryProtocolWithItsOwnIdentity(t *testing.T) {
 		name    string
 		backend gateway.Backend
 	}{
-		{"url", gateway.Backend{Service: accountsv1connect.AccountsServiceName, URL: b.url}},
+		{"url", gateway.Backend{Service: accountsv1connect.AccountsServiceName, URLs: []string{b.url}}},
 		{"in-process", gateway.Backend{Service: accountsv1connect.AccountsServiceName, Handler: b.handler}},
 	} {
 		srv, _ := serve(t, gateway.Config{Backends: []gateway.Backend{mode.backend}, Kratos: sessions, SigningKey: b.key})
@@ -195,7 +196,7 @@ func TestGatewayLimitsSizeAndRate(t *testing.T) {
 func TestGatewayHealthReflectionAndCORS(t *testing.T) {
 	b := newBackend(t)
 	ctx := servicetest.Ctx(t)
-	srv, _ := serve(t, gateway.Config{Backends: []gateway.Backend{{Service: accountsv1connect.AccountsServiceName, URL: b.url}},
+	srv, _ := serve(t, gateway.Config{Backends: []gateway.Backend{{Service: accountsv1connect.AccountsServiceName, URLs: []string{b.url}}},
 		Kratos: gateway.NewSessions("http://127.0.0.1:1"), SigningKey: b.key, CORSOrigins: []string{"https://app.example"}})
 
 	resp, err := srv.Client().Post(srv.URL+"/grpc.health.v1.Health/Check", "application/json",
@@ -242,5 +243,52 @@ func TestGatewayHealthReflectionAndCORS(t *testing.T) {
 	}
 	if h := preflight("https://evil.example"); h.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("other origin preflight allowed: %v", h)
+	}
+}
+
+// TestGatewaySpreadsCallsOverInstances: a service at several URLs (scaled
+// out) gets calls round-robin, over gRPC; an instance that is down answers
+// unavailable, naming the service, and the next call goes to another.
+func TestGatewaySpreadsCallsOverInstances(t *testing.T) {
+	b := newBackend(t)
+	ctx := servicetest.Ctx(t)
+	var hits [2]atomic.Int32
+	var urls []string
+	var servers []*httptest.Server
+	for i := range hits {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			b.handler.ServeHTTP(w, r)
+		}))
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+		t.Cleanup(srv.Close)
+		urls, servers = append(urls, srv.URL), append(servers, srv)
+	}
+	gw, _ := serve(t, gateway.Config{Backends: []gateway.Backend{{Service: accountsv1connect.AccountsServiceName, URLs: urls}},
+		Kratos: gateway.NewSessions("http://127.0.0.1:1"), SigningKey: b.key})
+	client := accountsv1connect.NewAccountsServiceClient(gw.Client(), gw.URL, connect.WithGRPC(),
+		connect.WithInterceptors(identity.CallAs(b.key, identity.Identity{ID: "rr"})))
+	for range 6 {
+		if _, err := client.OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := hits[0].Load(), hits[1].Load(); a != 3 || b != 3 {
+		t.Fatalf("instances served %d and %d of 6 calls, want 3 each", a, b)
+	}
+	servers[1].Close()
+	var unavailable int
+	for range 4 {
+		_, err := client.OpenAccount(ctx, connect.NewRequest(&accountsv1.OpenAccountRequest{}))
+		if err != nil {
+			wantErr(t, err, connect.CodeUnavailable, accountsv1connect.AccountsServiceName+" is not reachable")
+			unavailable++
+		}
+	}
+	if unavailable != 2 || hits[0].Load() != 5 {
+		t.Fatalf("with one instance down: %d unavailable, first instance served %d in all; want 2 and 5", unavailable, hits[0].Load())
 	}
 }

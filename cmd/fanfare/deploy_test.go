@@ -233,3 +233,48 @@ func TestDeployManifestsMatchTheFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfileBuildsTheImageTheManifestsRun: deploy/Dockerfile cannot be
+// built here (no Docker), so check what can go stale: its Go matches
+// go.mod's, it builds this command, its entrypoint is the binary it
+// copies, and it is tagged as the image the manifests run.
+func TestDockerfileBuildsTheImageTheManifestsRun(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goVersion string
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			parts := strings.Split(v, ".")
+			goVersion = parts[0] + "." + parts[1]
+		}
+	}
+	for _, want := range []string{
+		"FROM golang:" + goVersion + " AS build",
+		"CGO_ENABLED=0 go build -trimpath -o /out/fanfare ./cmd/fanfare",
+		"COPY --from=build /out/fanfare /usr/local/bin/fanfare",
+		`ENTRYPOINT ["/usr/local/bin/fanfare"]`,
+		"-t fanfare:dev .",
+	} {
+		if !strings.Contains(df, want) {
+			t.Errorf("deploy/Dockerfile lacks %q", want)
+		}
+	}
+	for _, manifest := range []string{"../../deploy/compose/compose.yaml", "../../deploy/k8s/fanfare.yaml"} {
+		m, err := os.ReadFile(manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(m), "\n") {
+			if img, ok := strings.CutPrefix(strings.TrimSpace(line), "image: fanfare"); ok && img != ":dev" {
+				t.Errorf("%s runs fanfare%s, the Dockerfile builds fanfare:dev", manifest, img)
+			}
+		}
+	}
+}

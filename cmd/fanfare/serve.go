@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,7 +77,7 @@ func runServe(ctx context.Context, args []string) error {
 	var gw gatewayOptions
 	if name == "gateway" {
 		kratosURL = fs.String("kratos-url", "", "the Kratos public API; required")
-		routes = fs.String("routes", "", "where each service listens: accounts=http://host:port,songs=…; required")
+		routes = fs.String("routes", "", "where each service listens: accounts=http://host:port,songs=…; name a service again for each further instance (calls go round-robin); required")
 		gw = gatewayFlags(fs)
 	}
 	if err := parseFlags(fs, rest); err != nil {
@@ -177,6 +178,8 @@ func serveGateway(ctx context.Context, mux *http.ServeMux, ready *atomic.Bool, k
 	byName := map[string]string{"accounts": accountsv1connect.AccountsServiceName, "songs": songsv1connect.SongsServiceName,
 		"chains": chainsv1connect.ChainsServiceName, "plays": playsv1connect.PlaysServiceName, "tipping": tippingv1connect.TippingServiceName,
 		"escrow": escrowv1connect.EscrowServiceName, "reports": reportsv1connect.ReportsServiceName}
+	// A service named more than once has several instances: the gateway
+	// spreads calls over them.
 	var backends []gateway.Backend
 	for _, r := range strings.Split(routes, ",") {
 		svc, u, ok := strings.Cut(strings.TrimSpace(r), "=")
@@ -186,7 +189,11 @@ func serveGateway(ctx context.Context, mux *http.ServeMux, ready *atomic.Bool, k
 		if !ok || svc == "" || u == "" {
 			return fmt.Errorf("--routes: %q is not service=url", r)
 		}
-		backends = append(backends, gateway.Backend{Service: svc, URL: u})
+		if i := slices.IndexFunc(backends, func(b gateway.Backend) bool { return b.Service == svc }); i >= 0 {
+			backends[i].URLs = append(backends[i].URLs, u)
+			continue
+		}
+		backends = append(backends, gateway.Backend{Service: svc, URLs: []string{u}})
 	}
 	if err := waitFor(ctx, "kratos "+kratosURL, func(ctx context.Context) error { return kratos.Ready(ctx, kratosURL) }); err != nil {
 		return err
