@@ -15,12 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/gateway"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
+	"github.com/fanfare/fanfare/internal/platform/metrics"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1/escrowv1connect"
@@ -138,36 +140,90 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	store := eventstore.NewStore(es)
 
+	// run builds the part and runs it until it stops.
+	var run func(ctx context.Context) error
+	var current atomic.Pointer[http.Handler] // the current build's API, if any
 	if name == "forwarder" {
 		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers})
 		if err != nil {
 			return err
 		}
 		defer pub.Close()
-		slog.Info("forwarder running", "from", "$all", "to", "fanfare.<service>.v1")
-		return forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub, OnCaughtUp: func() { ready.Store(true) }})
+		run = func(ctx context.Context) error {
+			slog.Info("forwarder running", "from", "$all", "to", "fanfare.<service>.v1")
+			return forwarder.Run(ctx, forwarder.Config{Store: store, Publisher: pub, OnCaughtUp: func() { ready.Store(true) }})
+		}
+	} else {
+		if *instance == "" {
+			*instance = lis.Addr().String()
+		}
+		deps := partDeps{dataDir: *dataDir, store: store, esURL: *esURL, brokers: brokers,
+			idKey: key.Public().(ed25519.PublicKey), instance: *instance}
+		var mounted bool
+		run = func(ctx context.Context) error {
+			// What a build starts ends with it, before a rebuild.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			p, err := spec.build(ctx, deps)
+			if err != nil {
+				return err
+			}
+			if a, ok := p.(api); ok {
+				path, h := a.Handler()
+				current.Store(&h)
+				if !mounted { // a rebuilt part serves on the same path
+					mounted = true
+					mux.Handle(path, currentAPI(&current, &ready, spec.name))
+					slog.Info(spec.label+" service listening", "url", url+path, "protocols", "connect, grpc, grpc-web")
+				}
+			}
+			ready.Store(true)
+			slog.Info(spec.label + " running")
+			return p.Run(ctx)
+		}
 	}
 
-	if *instance == "" {
-		*instance = lis.Addr().String()
+	// A part that stops on an error (the event store restarted under it,
+	// say) is rebuilt in this process once its dependencies answer again,
+	// recovering its state as at a start, instead of taking the process
+	// down: /readyz says not ready meanwhile, and the API answers
+	// unavailable.
+	delay := 200 * time.Millisecond
+	for {
+		started := time.Now()
+		err := run(ctx)
+		ready.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > time.Minute {
+			delay = 200 * time.Millisecond // it ran well for a while
+		}
+		metrics.PartRestarts.WithLabelValues(name).Inc()
+		slog.Warn(name+" stopped; rebuilding it once its dependencies answer", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+		if err := waitFor(ctx, "event store "+*esURL, func(ctx context.Context) error { return pingEventStore(ctx, es) }); err != nil {
+			return nil // stopped while waiting
+		}
 	}
-	p, err := spec.build(ctx, partDeps{dataDir: *dataDir, store: store, esURL: *esURL, brokers: brokers,
-		idKey: key.Public().(ed25519.PublicKey), instance: *instance})
-	if err != nil {
-		return err
-	}
-	if a, ok := p.(api); ok {
-		path, h := a.Handler()
-		mux.Handle(path, h)
-		slog.Info(spec.label+" service listening", "url", url+path, "protocols", "connect, grpc, grpc-web")
-	}
-	ready.Store(true)
-	slog.Info(spec.label + " running")
-	err = p.Run(ctx)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+}
+
+// currentAPI serves the API of the part's current build, and unavailable
+// while it is being rebuilt.
+func currentAPI(h *atomic.Pointer[http.Handler], ready *atomic.Bool, part string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cur := h.Load()
+		if cur == nil || !ready.Load() {
+			connect.NewErrorWriter().Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s is recovering; try again", part))) //nolint:errcheck // the client sees the error or nothing
+			return
+		}
+		(*cur).ServeHTTP(w, r)
+	})
 }
 
 // serveGateway runs the gateway in front of services at the given URLs.

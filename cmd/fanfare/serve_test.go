@@ -20,7 +20,8 @@ import (
 // then the event store, the broker, the forwarder and the gateway (routing
 // by URL) in front of a real Kratos. Money moves through the gateway with
 // real sessions, survives a kill -9 of the accounts process, and moves
-// again after its restart.
+// again after its restart, and after the event store's: the accounts
+// part stops on the lost store and is rebuilt inside its process.
 func TestServeDistributed(t *testing.T) {
 	dir := t.TempDir()
 	esAddr, kafkaAddr, accAddr, gwAddr := freePort(t), freePort(t), freePort(t), freePort(t)
@@ -32,7 +33,9 @@ func TestServeDistributed(t *testing.T) {
 	acc := startFanfareEnv(t, accEnv, "serve", "accounts")
 	acc.waitLog(t, "waiting for a dependency")
 
-	startFanfare(t, "serve", "eventstore", "--data-dir", dir+"/eventstore", "--listen", esAddr).waitLog(t, "event store listening")
+	esArgs := []string{"serve", "eventstore", "--data-dir", dir + "/eventstore", "--listen", esAddr}
+	es := startFanfare(t, esArgs...)
+	es.waitLog(t, "event store listening")
 	startFanfare(t, "serve", "broker", "--data-dir", dir+"/kafka", "--listen", kafkaAddr).waitLog(t, "kafka broker listening")
 	startFanfare(t, "serve", "forwarder", "--data-dir", dir, "--eventstore-url", esURL, "--kafka-brokers", kafkaAddr).waitLog(t, "forwarder running")
 	acc.waitLog(t, "accounts running")
@@ -93,6 +96,28 @@ func TestServeDistributed(t *testing.T) {
 	deposit("d1", "20.00") // a repeat: the same outcome, nothing moves
 	deposit("d2", "1.50")
 	balance("26.50")
+
+	// The event store killed under the running parts and started again:
+	// the accounts process stays up (a part that stops on the lost store is
+	// rebuilt inside it) and money moves again; the same request id retried
+	// through the outage moves it once.
+	if err := es.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	es.cmd.Wait() //nolint:errcheck // killed
+	startFanfare(t, esArgs...).waitLog(t, "event store listening")
+	servicetest.Eventually(t, "a deposit after the event store's restart", func() error {
+		d, err := accounts(ann).RequestDeposit(ctx, connect.NewRequest(&accountsv1.RequestDepositRequest{RequestId: "d3", AccountId: "wallet:" + ann.id + ":USD", Amount: "0.25"}))
+		if err != nil {
+			return err
+		}
+		_, err = accounts(fin).ConfirmDeposit(ctx, connect.NewRequest(&accountsv1.ConfirmDepositRequest{RequestId: "c-d3", DepositId: d.Msg.DepositId, RailReference: "bank"}))
+		return err
+	})
+	balance("26.75")
+	if acc2.cmd.ProcessState != nil {
+		t.Fatalf("the accounts process ended: %v", acc2.cmd.ProcessState)
+	}
 
 	// Each part serves Prometheus metrics: the restarted accounts process
 	// has committed ledger batches since (lag is reported per partition once

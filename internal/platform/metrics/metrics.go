@@ -46,6 +46,14 @@ var (
 		Name: "fanfare_ledger_refusals_total",
 		Help: "Rejected ledger requests by reason (insufficient_funds, supply_cap, id_conflict, invalid, unknown_account, ...).",
 	}, []string{"book", "reason"})
+
+	// PartRestarts counts how often a part stopped on an error and was
+	// rebuilt in its process (fanfare serve), e.g. when the event store
+	// went away.
+	PartRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fanfare_part_restarts_total",
+		Help: "Times a part stopped on an error and was rebuilt inside its process.",
+	}, []string{"part"})
 )
 
 func init() {
@@ -56,6 +64,7 @@ func init() {
 		LedgerBatchSize,
 		LedgerCommitSeconds,
 		LedgerRefusals,
+		PartRestarts,
 	)
 }
 
