@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,12 +21,14 @@ var ErrInvalidEnvelope = errors.New("invalid envelope")
 //
 //	{"id":"…","type":"fanfare.accounts.v1.DepositConfirmed","stream":"deposit-…",
 //	 "correlation_id":"…","causation_id":"…",
-//	 "occurred_at":"2025-01-02T03:04:05.123456789Z","policy_version":3}
+//	 "occurred_at":"2025-01-02T03:04:05.123456789Z","policy_version":3,
+//	 "traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 //
-// Every field is required. An event that starts a flow (the first event of a
-// request) uses the request's id as both correlation and causation id; an
-// event written in reaction to another keeps its correlation id and uses its
-// event id as causation id.
+// Every field is required but traceparent, which is there only when the
+// event was written inside a trace. An event that starts a flow (the first
+// event of a request) uses the request's id as both correlation and
+// causation id; an event written in reaction to another keeps its
+// correlation id and uses its event id as causation id.
 type Envelope struct {
 	// ID is the event id; the event store's event id.
 	ID uuid.UUID
@@ -43,6 +46,11 @@ type Envelope struct {
 	// PolicyVersion is the policy version in force when the event happened
 	// (≥ 1; see PolicyVersioned).
 	PolicyVersion uint64
+	// Traceparent is the W3C trace context of the span the event was
+	// written in ("00-<trace id>-<span id>-<flags>"), so the work that
+	// reacts to the event joins its trace; "" for none. Optional: events
+	// written before tracing, or outside a trace, have none.
+	Traceparent string
 }
 
 // envelopeJSON is the stored form of Envelope.
@@ -54,6 +62,78 @@ type envelopeJSON struct {
 	CausationID   string `json:"causation_id"`
 	OccurredAt    string `json:"occurred_at"`
 	PolicyVersion uint64 `json:"policy_version"`
+	// Traceparent stays the last field: TraceparentOf looks only there.
+	Traceparent traceparentJSON `json:"traceparent,omitempty"`
+}
+
+// traceparentJSON reads leniently: a traceparent is only a hint for
+// tracing, so a malformed one (or one of another JSON type) reads as none
+// instead of making its event unreadable.
+type traceparentJSON string
+
+func (t *traceparentJSON) UnmarshalJSON(data []byte) error {
+	var s string
+	if json.Unmarshal(data, &s) == nil && ValidTraceparent(s) {
+		*t = traceparentJSON(s)
+	}
+	return nil
+}
+
+// ValidTraceparent reports whether s is a W3C traceparent: version,
+// trace id, parent (span) id and flags in lowercase hex, both ids not all
+// zeros; version 00 has exactly those four fields, a later version (not ff)
+// may add more after a dash.
+func ValidTraceparent(s string) bool {
+	const size = 55 // 2+1+32+1+16+1+2
+	if len(s) < size || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	version, traceID, spanID, flags := s[:2], s[3:35], s[36:52], s[53:55]
+	if !lowerHex(version) || !lowerHex(traceID) || !lowerHex(spanID) || !lowerHex(flags) {
+		return false
+	}
+	switch {
+	case version == "ff":
+		return false
+	case version == "00" && len(s) != size:
+		return false
+	case len(s) > size && s[size] != '-':
+		return false
+	}
+	return strings.Trim(traceID, "0") != "" && strings.Trim(spanID, "0") != ""
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// TraceparentOf is the traceparent in an envelope's stored form as
+// MarshalEnvelope writes it, "" when it has none or a malformed one. It
+// looks at the last field only, where MarshalEnvelope puts the
+// traceparent, and validates nothing else: the forwarder passes the
+// traceparent on for every event, and an envelope without one costs it a
+// few nanoseconds.
+func TraceparentOf(data []byte) string {
+	const key = `"traceparent":"`
+	// A traceparent holds no comma, quote or backslash, so the last comma
+	// comes right before its field.
+	i := bytes.LastIndexByte(data, ',')
+	if i < 0 || !bytes.HasPrefix(data[i+1:], []byte(key)) {
+		return ""
+	}
+	value, ok := bytes.CutSuffix(data[i+1+len(key):], []byte(`"}`))
+	if !ok {
+		return ""
+	}
+	if s := string(value); ValidTraceparent(s) {
+		return s
+	}
+	return ""
 }
 
 // problem is one thing wrong with one field of an envelope.
@@ -84,6 +164,9 @@ func (e Envelope) problems() []problem {
 		ps = append(ps, problem{"occurred_at", fmt.Sprintf("year %d outside 0000–9999", y)})
 	}
 	required("policy_version", e.PolicyVersion == 0)
+	if e.Traceparent != "" && !ValidTraceparent(e.Traceparent) {
+		ps = append(ps, problem{"traceparent", fmt.Sprintf("not a W3C traceparent: %q", e.Traceparent)})
+	}
 	return ps
 }
 
@@ -121,12 +204,14 @@ func MarshalEnvelope(e Envelope) ([]byte, error) {
 		CausationID:   e.CausationID.String(),
 		OccurredAt:    e.OccurredAt.UTC().Format(time.RFC3339Nano),
 		PolicyVersion: e.PolicyVersion,
+		Traceparent:   traceparentJSON(e.Traceparent),
 	})
 }
 
 // UnmarshalEnvelope parses and validates the stored form. Unknown fields are
 // ignored, so newer writers may add some. OccurredAt must be UTC (a trailing
-// Z) and ids in canonical UUID form.
+// Z) and ids in canonical UUID form. A malformed traceparent is dropped, not
+// an error: it must never make an event unreadable.
 //
 // Errors: ErrInvalidEnvelope, for malformed JSON or any missing or invalid
 // field; the message names each.
@@ -157,6 +242,7 @@ func UnmarshalEnvelope(data []byte) (Envelope, error) {
 		CorrelationID: id("correlation_id", j.CorrelationID),
 		CausationID:   id("causation_id", j.CausationID),
 		PolicyVersion: j.PolicyVersion,
+		Traceparent:   string(j.Traceparent),
 	}
 	if j.OccurredAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, j.OccurredAt)

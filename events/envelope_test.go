@@ -195,3 +195,83 @@ func TestEnvelopeUnmarshalIgnoresUnknownFields(t *testing.T) {
 		t.Fatalf("UnmarshalEnvelope = %+v", e)
 	}
 }
+
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+func TestEnvelopeTraceparentRoundTrip(t *testing.T) {
+	e := validEnvelope()
+	e.Traceparent = traceparent
+	got, err := events.MarshalEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSuffix(validEnvelopeJSON, "}") + `,"traceparent":"` + traceparent + `"}`
+	if string(got) != want {
+		t.Fatalf("MarshalEnvelope =\n%s\nwant\n%s", got, want)
+	}
+	back, err := events.UnmarshalEnvelope(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back != e {
+		t.Fatalf("round trip = %+v; want %+v", back, e)
+	}
+	if tp := events.TraceparentOf(got); tp != traceparent {
+		t.Fatalf("TraceparentOf = %q; want %q", tp, traceparent)
+	}
+	// Without one, the stored form is what it was before tracing.
+	if tp := events.TraceparentOf([]byte(validEnvelopeJSON)); tp != "" {
+		t.Fatalf("TraceparentOf(no traceparent) = %q", tp)
+	}
+}
+
+// A traceparent is a hint: a malformed one is refused on write but read as
+// none, so an event whose writer got it wrong stays readable.
+func TestEnvelopeMalformedTraceparentIsDroppedOnRead(t *testing.T) {
+	zeroTrace := "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
+	for name, raw := range map[string]string{
+		"nonsense":        `"not-a-traceparent"`,
+		"upper case":      `"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"`,
+		"zero trace id":   `"` + zeroTrace + `"`,
+		"zero span id":    `"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"`,
+		"version ff":      `"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`,
+		"00 with extra":   `"` + traceparent + `-extra"`,
+		"short":           `"` + traceparent[:54] + `"`,
+		"a number":        `5`,
+		"an object":       `{"traceparent":"` + traceparent + `"}`,
+		"null":            `null`,
+		"empty":           `""`,
+		"bad separator":   `"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`,
+		"non-hex flags":   `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x"`,
+		"later, no dash":  `"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"`,
+		"escaped unicode": `"\u0030` + traceparent[1:] + `x"`,
+	} {
+		in := strings.TrimSuffix(validEnvelopeJSON, "}") + `,"traceparent":` + raw + `}`
+		e, err := events.UnmarshalEnvelope([]byte(in))
+		if err != nil {
+			t.Errorf("%s: UnmarshalEnvelope = %v; want the envelope without its traceparent", name, err)
+			continue
+		}
+		if e != validEnvelope() {
+			t.Errorf("%s: UnmarshalEnvelope = %+v; want %+v", name, e, validEnvelope())
+		}
+		if tp := events.TraceparentOf([]byte(in)); tp != "" {
+			t.Errorf("%s: TraceparentOf = %q; want none", name, tp)
+		}
+	}
+	e := validEnvelope()
+	e.Traceparent = zeroTrace
+	if err := e.Validate(); !errors.Is(err, events.ErrInvalidEnvelope) || !strings.Contains(err.Error(), "traceparent: not a W3C traceparent") {
+		t.Fatalf("Validate(zero trace id) = %v; want ErrInvalidEnvelope naming the traceparent", err)
+	}
+}
+
+// A later version may add fields after the four version 00 has.
+func TestEnvelopeAcceptsALaterTraceparentVersion(t *testing.T) {
+	later := "01" + traceparent[2:] + "-what-comes-next"
+	in := strings.TrimSuffix(validEnvelopeJSON, "}") + `,"traceparent":"` + later + `"}`
+	e, err := events.UnmarshalEnvelope([]byte(in))
+	if err != nil || e.Traceparent != later {
+		t.Fatalf("UnmarshalEnvelope = %+v, %v; want traceparent %q", e, err, later)
+	}
+}

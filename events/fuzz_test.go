@@ -3,6 +3,7 @@ package events_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -89,6 +90,13 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(``))
 	f.Add([]byte{0xff, '{'})
+	withTrace := func(v string) []byte {
+		return []byte(strings.TrimSuffix(validEnvelopeJSON, "}") + `,"traceparent":` + v + `}`)
+	}
+	f.Add(withTrace(`"` + traceparent + `"`))
+	f.Add(withTrace(`"01` + traceparent[2:] + `-more"`))
+	f.Add(withTrace(`"00-00000000000000000000000000000000-00f067aa0ba902b7-01"`))
+	f.Add(withTrace(`7`))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := events.UnmarshalEnvelope(data)
@@ -115,6 +123,9 @@ func FuzzEnvelope(f *testing.F) {
 		restored, err := events.MarshalEnvelope(back)
 		if err != nil || !bytes.Equal(restored, stored) {
 			t.Fatalf("stored form is not stable: %s then %s (%v)", stored, restored, err)
+		}
+		if tp := events.TraceparentOf(stored); tp != e.Traceparent {
+			t.Fatalf("TraceparentOf(%s) = %q; want %q", stored, tp, e.Traceparent)
 		}
 	})
 }

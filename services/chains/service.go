@@ -10,11 +10,9 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/rpc"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
 	"github.com/fanfare/fanfare/services/chains/app"
 	"github.com/fanfare/fanfare/services/chains/domain"
@@ -67,7 +65,7 @@ func New(cfg Config) (*Service, error) {
 // Handler is the Connect handler and the path to mount it on.
 func (s *Service) Handler() (string, http.Handler) {
 	return chainsv1connect.NewChainsServiceHandler(ports.Connect{App: s.App},
-		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+		rpc.HandlerOptions(s.cfg.IdentityKey, s.cfg.Now))
 }
 
 // Run resolves purchases' tokens until ctx ends.

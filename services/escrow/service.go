@@ -11,13 +11,11 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/events"
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/periodic"
+	"github.com/fanfare/fanfare/internal/platform/rpc"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1/escrowv1connect"
 	"github.com/fanfare/fanfare/services/escrow/app"
 	"github.com/fanfare/fanfare/services/escrow/domain"
@@ -71,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 func (s *Service) Handler() (string, http.Handler) {
 	return escrowv1connect.NewEscrowServiceHandler(ports.Connect{App: s.App},
 		// Identity tokens expire on the wall clock, not the deadlines' clock.
-		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, time.Now), apperr.Interceptor()))
+		rpc.HandlerOptions(s.cfg.IdentityKey, time.Now))
 }
 
 // Run runs the deadline clock, the FAN balance and policy read model (the

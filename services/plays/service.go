@@ -11,13 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/events"
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/periodic"
+	"github.com/fanfare/fanfare/internal/platform/rpc"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
 	"github.com/fanfare/fanfare/services/plays/adapters"
 	"github.com/fanfare/fanfare/services/plays/app"
@@ -101,7 +99,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Handler is the Connect handler and the path to mount it on.
 func (s *Service) Handler() (string, http.Handler) {
 	return playsv1connect.NewPlaysServiceHandler(ports.Connect{App: s.App},
-		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+		rpc.HandlerOptions(s.cfg.IdentityKey, s.cfg.Now))
 }
 
 // Run runs the shard writers, the expiry clock and the followers of songs,

@@ -11,13 +11,11 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/events"
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/periodic"
+	"github.com/fanfare/fanfare/internal/platform/rpc"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1/reportsv1connect"
 	"github.com/fanfare/fanfare/services/reports/app"
 	"github.com/fanfare/fanfare/services/reports/ports"
@@ -82,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Handler serves ReportsService.
 func (s *Service) Handler() (string, http.Handler) {
 	return reportsv1connect.NewReportsServiceHandler(ports.Connect{App: s.App},
-		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+		rpc.HandlerOptions(s.cfg.IdentityKey, s.cfg.Now))
 }
 
 // Run follows the topics into the projection and saves it every SaveEvery

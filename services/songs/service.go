@@ -11,12 +11,10 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/money"
+	"github.com/fanfare/fanfare/internal/platform/rpc"
 	"github.com/fanfare/fanfare/internal/platform/sealbox"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
 	"github.com/fanfare/fanfare/services/songs/adapters"
@@ -98,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Handler is the Connect handler and the path to mount it on.
 func (s *Service) Handler() (string, http.Handler) {
 	return songsv1connect.NewSongsServiceHandler(ports.Connect{App: s.App},
-		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+		rpc.HandlerOptions(s.cfg.IdentityKey, s.cfg.Now))
 }
 
 // Run consumes purchase and campaign events until ctx ends.

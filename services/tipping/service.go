@@ -12,13 +12,11 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/events"
-	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
-	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/periodic"
+	"github.com/fanfare/fanfare/internal/platform/rpc"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
 	"github.com/fanfare/fanfare/services/songs/songview"
 	"github.com/fanfare/fanfare/services/tipping/app"
@@ -92,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // needs the gateway's signed identity.
 func (s *Service) Handler() (string, http.Handler) {
 	return tippingv1connect.NewTippingServiceHandler(ports.Connect{App: s.App},
-		connect.WithInterceptors(identity.Interceptor(s.cfg.IdentityKey, s.cfg.Now), apperr.Interceptor()))
+		rpc.HandlerOptions(s.cfg.IdentityKey, s.cfg.Now))
 }
 
 // Run runs the subscriptions' writer and clock, the song catalog and,

@@ -10,7 +10,9 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/tracing"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -40,6 +42,11 @@ type Event struct {
 type Pending struct {
 	ID      uuid.UUID
 	Message proto.Message
+	// Trace is the span the event was decided in, recorded in its envelope
+	// so the event's consumers continue that trace. Zero: the span of the
+	// Append's ctx. A writer that appends many callers' events at once
+	// gives each its caller's.
+	Trace trace.SpanContext
 }
 
 type causeKey struct{}
@@ -72,15 +79,31 @@ func CausedBy(e events.Envelope) Cause {
 var ErrWrongExpectedRevision = errors.New("eventstore: wrong expected revision")
 
 // Append encodes and appends events to stream with the envelope in their
-// metadata. An event with no cause in ctx starts its own correlation.
+// metadata. An event with no cause in ctx starts its own correlation; one
+// appended inside a span records it as its traceparent.
 //
 // Errors: ErrWrongExpectedRevision (wrapped), encoding errors, or the
 // client's error.
 func (s *Store) Append(ctx context.Context, stream string, expected esdb.ExpectedRevision, pending ...Pending) (*esdb.WriteResult, error) {
 	cause := CauseOf(ctx)
 	now := s.now()
+	// Formatted once per span, not per event: a batch mostly shares one.
+	ctxTrace := trace.SpanContextFromContext(ctx)
+	var lastTrace trace.SpanContext
+	var lastTraceparent string
 	data := make([]esdb.EventData, len(pending))
 	for i, p := range pending {
+		sc := p.Trace
+		if !sc.IsValid() {
+			sc = ctxTrace
+		}
+		traceparent := ""
+		if sc.IsValid() {
+			if !sc.Equal(lastTrace) {
+				lastTrace, lastTraceparent = sc, tracing.Traceparent(sc)
+			}
+			traceparent = lastTraceparent
+		}
 		typ, body, err := events.Encode(p.Message)
 		if err != nil {
 			return nil, err
@@ -90,7 +113,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected esdb.Expecte
 			id = uuid.New()
 		}
 		env := events.Envelope{ID: id, Type: typ, Stream: stream, CorrelationID: cause.CorrelationID,
-			CausationID: cause.CausationID, OccurredAt: now, PolicyVersion: cause.PolicyVersion}
+			CausationID: cause.CausationID, OccurredAt: now, PolicyVersion: cause.PolicyVersion, Traceparent: traceparent}
 		if env.CorrelationID == uuid.Nil {
 			env.CorrelationID = id
 		}

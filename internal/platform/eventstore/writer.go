@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -309,8 +310,10 @@ func (w *Writer[S]) append(ctx context.Context, jobs []*writerJob[S]) (int, erro
 				break
 			}
 			size += n
+			// Each job's events carry its caller's trace, not the writer's.
+			sc := trace.SpanContextFromContext(jobs[end].ctx)
 			for _, e := range jobs[end].evs {
-				pending = append(pending, Pending{Message: e})
+				pending = append(pending, Pending{Message: e, Trace: sc})
 			}
 			end++
 		}

@@ -31,6 +31,8 @@ const (
 	MetaStream   = kafka.StreamMetadataKey
 	MetaRevision = kafka.RevisionMetadataKey
 	MetaPosition = kafka.PositionMetadataKey
+	// MetaTraceparent is set only for events written inside a trace.
+	MetaTraceparent = kafka.TraceparentMetadataKey
 )
 
 // DefaultName is the forwarder's subscription (and checkpoint) name.
@@ -88,6 +90,9 @@ func Message(rec *esdb.RecordedEvent) (string, *message.Message, error) {
 	msg.Metadata.Set(MetaRevision, strconv.FormatUint(rec.EventNumber, 10))
 	msg.Metadata.Set(MetaPosition, strconv.FormatUint(rec.Position.Commit, 10))
 	msg.Metadata.Set(MetaEnvelope, string(rec.UserMetadata))
+	if tp := events.TraceparentOf(rec.UserMetadata); tp != "" {
+		msg.Metadata.Set(MetaTraceparent, tp)
+	}
 	kafka.SetPartitionKey(msg, rec.StreamID)
 	return topic, msg, nil
 }

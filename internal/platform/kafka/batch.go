@@ -9,6 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // BatchConfig configures ConsumeBatches.
@@ -85,6 +87,7 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 		return fmt.Errorf("kafka: batch consumer: %w", err)
 	}
 	defer cl.Close() // leaves the group
+	spanName := "consume " + cfg.Topic
 	for {
 		fetches := cl.PollRecords(ctx, cfg.MaxRecords)
 		if ctx.Err() != nil {
@@ -100,12 +103,29 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 			cl.AllowRebalance()
 			continue
 		}
+		// One span for the batch, linked to every producer's span; each
+		// message's context has its producer's span as parent (or the
+		// batch's, without one), so the handler can record its work on a
+		// message in that message's trace.
+		bctx, span := startConsume(ctx, spanName, cfg.ConsumerGroup, "", consumeOpts...)
+		recording := span.IsRecording()
+		if recording {
+			span.SetAttributes(semconv.MessagingDestinationName(cfg.Topic), semconv.MessagingBatchMessageCount(len(recs)))
+		}
 		msgs := make([]*message.Message, len(recs))
 		for i, r := range recs {
 			msgs[i] = toMessage(r)
-			msgs[i].SetContext(withRecordInfo(ctx, r))
+			mctx := consumedContext(bctx, r, msgs[i])
+			if recording {
+				if sc := trace.SpanContextFromContext(mctx); sc.IsRemote() { // a producer's, not the batch's
+					span.AddLink(trace.Link{SpanContext: sc})
+				}
+			}
+			msgs[i].SetContext(mctx)
 		}
-		if err := handle(ctx, msgs); err != nil {
+		err := handle(bctx, msgs)
+		endConsume(span, err)
+		if err != nil {
 			cl.AllowRebalance()
 			if ctx.Err() != nil {
 				return nil
@@ -114,7 +134,7 @@ func ConsumeBatches(ctx context.Context, cfg BatchConfig, handle func(ctx contex
 		}
 		// A handled batch is committed even when shutdown began meanwhile.
 		commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := cl.CommitRecords(commitCtx, recs...)
+		err = cl.CommitRecords(commitCtx, recs...)
 		cancel()
 		if err != nil {
 			// Not fatal: the batch is delivered again and its handler is idempotent.

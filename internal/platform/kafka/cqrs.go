@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/tracing"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 )
@@ -19,6 +20,12 @@ const TypeMetadataKey = "name"
 
 // EnvelopeMetadataKey holds the event's envelope JSON, as stored.
 const EnvelopeMetadataKey = "envelope"
+
+// TraceparentMetadataKey holds the W3C trace context of the span the event
+// was written in (the envelope's traceparent), under its standard name, so
+// a consumer continues the trace without parsing the envelope and other
+// Kafka tooling sees it too. Absent when the writer was not tracing.
+const TraceparentMetadataKey = tracing.TraceparentKey
 
 // Where the forwarder found the event: its stream, revision and commit
 // position in $all (decimal).
@@ -150,7 +157,12 @@ func NewEventGroupProcessor(router *message.Router, cfg ProcessorConfig) (*cqrs.
 				}
 				ctx = context.WithValue(ctx, sourceKey{}, events.Envelope{ID: id, CorrelationID: id, CausationID: id, PolicyVersion: 1})
 			}
-			return p.Handler.Handle(ctx, p.Event)
+			// The message's context already has the producer's span as
+			// parent (consumedContext): the handler's appends join its trace.
+			ctx, span := startConsume(ctx, "consume "+p.EventName, p.GroupName, p.Message.UUID, consumeOpts...)
+			err := p.Handler.Handle(ctx, p.Event)
+			endConsume(span, err)
+			return err
 		},
 	})
 }

@@ -15,4 +15,9 @@
 // The partition key is taken from the message metadata key
 // [PartitionKeyMetadataKey] (the event's stream id), so one aggregate's
 // events stay in one partition and in order.
+//
+// A consumed message's context has its producer's span (the W3C trace
+// context in [TraceparentMetadataKey]) as remote parent; the event group
+// processor runs each handler in a consumer span under it, and
+// ConsumeBatches each batch in one span linked to every producer.
 package kafka

@@ -469,7 +469,7 @@ func (sub *subscription) deliver(recs []*kgo.Record, abort <-chan struct{}) *kgo
 			}
 
 			msg := toMessage(rec)
-			ctx, cancel := context.WithCancel(withRecordInfo(sub.ctx, rec))
+			ctx, cancel := context.WithCancel(consumedContext(sub.ctx, rec, msg))
 			msg.SetContext(ctx)
 
 			select {

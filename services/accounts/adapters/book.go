@@ -10,9 +10,12 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/metrics"
+	"github.com/fanfare/fanfare/internal/platform/tracing"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -80,8 +83,12 @@ type command struct {
 	account string
 	now     time.Time
 	reply   chan reply
-	// queued is when the command was handed to the writer (metrics only).
+	// queued is when the command was handed to the writer (metrics, and
+	// the start of its commit span).
 	queued time.Time
+	// trace is the span the request was asked in; its commit is recorded
+	// there (zero: not traced).
+	trace trace.SpanContext
 }
 
 type reply struct {
@@ -346,6 +353,7 @@ func (w *BookWriter) write(ctx context.Context, batch []*command) error {
 		w.logPolicy = false
 	}
 	w.observe(batch, replies)
+	w.traceCommits(ctx, batch, replies)
 	for i, c := range batch {
 		c.reply <- replies[i]
 	}
@@ -371,6 +379,28 @@ func (w *BookWriter) observe(batch []*command, replies []reply) {
 	}
 	if requests > 0 {
 		w.metrics.ObserveBatch(requests)
+	}
+}
+
+// traceCommits records a "ledger commit" span in the trace of every traced
+// request of a durably written batch, from when the request was queued to
+// now: one append serves many traces, so each gets its own span of it.
+func (w *BookWriter) traceCommits(ctx context.Context, batch []*command, replies []reply) {
+	for i, c := range batch {
+		if c.kind != cmdRequest || !c.trace.IsValid() {
+			continue
+		}
+		_, span := tracing.Start(trace.ContextWithSpanContext(ctx, c.trace), "ledger commit", trace.WithTimestamp(c.queued))
+		if span.IsRecording() {
+			out := replies[i].outcome
+			span.SetAttributes(attribute.String("fanfare.ledger.request_id", c.req.ID), attribute.String("fanfare.ledger.book", w.asset),
+				attribute.String("fanfare.ledger.status", out.Status.String()), attribute.Bool("fanfare.ledger.replayed", out.Replayed),
+				attribute.Int64("fanfare.ledger.revision", w.rev), attribute.Int("fanfare.ledger.batch_size", len(batch)))
+			if out.Reason != "" {
+				span.SetAttributes(attribute.String("fanfare.ledger.reason", string(out.Reason)))
+			}
+		}
+		span.End()
 	}
 }
 
@@ -473,9 +503,10 @@ func (w *BookWriter) stopped() error {
 	return ErrWriterStopped
 }
 
-// Apply submits a request and waits until its outcome is durable.
+// Apply submits a request and waits until its outcome is durable. Its
+// commit is recorded in the trace of ctx.
 func (w *BookWriter) Apply(ctx context.Context, req domain.Request) (domain.Outcome, error) {
-	r := w.submit(ctx, &command{kind: cmdRequest, req: req})
+	r := w.submit(ctx, &command{kind: cmdRequest, req: req, trace: trace.SpanContextFromContext(ctx)})
 	return r.outcome, r.err
 }
 
@@ -509,11 +540,24 @@ func (w *BookWriter) Asset() string { return w.asset }
 
 // ApplyAll submits requests in order and waits for all their outcomes: the
 // writer folds them into as few appends as their size allows. On error some
-// may have been decided; their ids make a resubmission safe.
+// may have been decided; their ids make a resubmission safe. Their commits
+// are recorded in the trace of ctx.
 func (w *BookWriter) ApplyAll(ctx context.Context, reqs []domain.Request) ([]domain.Outcome, error) {
+	return w.ApplyTraced(ctx, reqs, nil)
+}
+
+// ApplyTraced is ApplyAll for requests asked in different traces (a batch
+// of Kafka messages): traces[i] is the span reqs[i] was asked in, where its
+// commit is recorded (zero: not traced). Without traces, every request is
+// in the trace of ctx.
+func (w *BookWriter) ApplyTraced(ctx context.Context, reqs []domain.Request, traces []trace.SpanContext) ([]domain.Outcome, error) {
 	cmds := make([]*command, len(reqs))
+	ctxTrace := trace.SpanContextFromContext(ctx)
 	for i := range reqs {
-		cmds[i] = &command{kind: cmdRequest, req: reqs[i]}
+		cmds[i] = &command{kind: cmdRequest, req: reqs[i], trace: ctxTrace}
+		if traces != nil {
+			cmds[i].trace = traces[i]
+		}
 		if err := w.enqueue(ctx, cmds[i]); err != nil {
 			return nil, err
 		}

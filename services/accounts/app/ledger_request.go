@@ -6,6 +6,7 @@ import (
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -23,10 +24,14 @@ import (
 // saga can credit an artist's escrow on its first reward; anything that is
 // not an escrow of the request's book is left alone and the request decides
 // as it would (unknown_account).
-func (a *App) DecideLedgerRequests(ctx context.Context, evs []*eventsv1.LedgerTransactionRequested) error {
+//
+// traces[i] is the span evs[i] was requested in (its message's producer):
+// the request's commit is recorded in that trace. Nil: in ctx's.
+func (a *App) DecideLedgerRequests(ctx context.Context, evs []*eventsv1.LedgerTransactionRequested, traces []trace.SpanContext) error {
 	byBook := map[*adapters.BookWriter][]domain.Request{}
+	traced := map[*adapters.BookWriter][]trace.SpanContext{}
 	opens := map[*adapters.BookWriter]map[string]bool{}
-	for _, ev := range evs {
+	for i, ev := range evs {
 		req, convErr := adapters.RequestFromEvent(ev)
 		book, err := a.Book(req.Asset)
 		if convErr != nil || err != nil {
@@ -34,6 +39,9 @@ func (a *App) DecideLedgerRequests(ctx context.Context, evs []*eventsv1.LedgerTr
 			req = domain.Request{ID: ev.TransactionId, Asset: book.Asset(), RequestedBy: ev.RequestedBy, Memo: ev.Memo}
 		}
 		byBook[book] = append(byBook[book], req)
+		if traces != nil {
+			traced[book] = append(traced[book], traces[i])
+		}
 		for _, id := range ev.OpenEscrows {
 			if aid, err := domain.ParseAccountID(id); err == nil && aid.Kind == domain.AccountEscrow && aid.Asset == book.Asset() {
 				if opens[book] == nil {
@@ -55,7 +63,7 @@ func (a *App) DecideLedgerRequests(ctx context.Context, evs []*eventsv1.LedgerTr
 					}
 				}
 			}
-			_, err := book.ApplyAll(ctx, reqs)
+			_, err := book.ApplyTraced(ctx, reqs, traced[book])
 			return err
 		})
 	}

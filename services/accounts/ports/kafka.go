@@ -9,6 +9,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/app"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -24,6 +25,7 @@ var ledgerRequestType, _ = events.TypeName(&eventsv1.LedgerTransactionRequested{
 func LedgerRequestBatches(a *app.App) func(context.Context, []*message.Message) error {
 	return func(ctx context.Context, msgs []*message.Message) error {
 		var evs []*eventsv1.LedgerTransactionRequested
+		var traces []trace.SpanContext
 		for _, m := range msgs {
 			if m.Metadata.Get(kafka.TypeMetadataKey) != ledgerRequestType {
 				continue
@@ -36,11 +38,13 @@ func LedgerRequestBatches(a *app.App) func(context.Context, []*message.Message) 
 				return fmt.Errorf("ledger request %s: %w", m.UUID, err)
 			}
 			evs = append(evs, ev)
+			// The message's context has the span that requested it (its
+			// producer's, else the batch's): its commit is recorded there.
+			traces = append(traces, trace.SpanContextFromContext(m.Context()))
 		}
 		if len(evs) == 0 {
 			return nil
 		}
-
-		return a.DecideLedgerRequests(ctx, evs)
+		return a.DecideLedgerRequests(ctx, evs, traces)
 	}
 }
