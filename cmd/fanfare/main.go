@@ -26,6 +26,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/fanfare/fanfare/internal/platform/tracing"
 )
 
 type command struct {
@@ -70,7 +73,7 @@ func main() {
 	defer stop()
 	for _, c := range commands {
 		if c.name == os.Args[1] {
-			err := c.run(ctx, os.Args[2:])
+			err := traced(ctx, c, os.Args[2:])
 			if errors.Is(err, flag.ErrHelp) {
 				return
 			}
@@ -88,6 +91,29 @@ func main() {
 	fmt.Fprintf(os.Stderr, "fanfare: unknown command %q\n\n", os.Args[1])
 	usage(os.Stderr)
 	os.Exit(2)
+}
+
+// traced runs a command with its spans exported over OTLP when the
+// OpenTelemetry variables say where (OTEL_EXPORTER_OTLP_ENDPOINT, …), as
+// service fanfare-<command> (fanfare-<part> for serve); the exporter is
+// flushed at the end.
+func traced(ctx context.Context, c command, args []string) error {
+	service := "fanfare-" + c.name
+	if c.name == "serve" && len(args) > 0 {
+		service = "fanfare-" + args[0]
+	}
+	shutdown, err := tracing.Export(ctx, service)
+	if err != nil {
+		return fmt.Errorf("OpenTelemetry export: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			slog.Warn("flushing traces", "err", err)
+		}
+	}()
+	return c.run(ctx, args)
 }
 
 // logger writes JSON lines (one object per record, for log pipelines), or
