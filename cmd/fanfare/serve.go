@@ -103,6 +103,18 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return nil
 	}}})
+	// A service's port answers while it waits for its dependencies and
+	// recovers: until its API is mounted, calls get unavailable, not a 404.
+	var mounted atomic.Bool
+	if spec != nil {
+		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if mounted.Load() {
+				http.NotFound(w, r)
+				return
+			}
+			connect.NewErrorWriter().Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s is starting; try again", name))) //nolint:errcheck // the client sees the error or nothing
+		}))
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c()}
 	go hs.Serve(lis) //nolint:errcheck // ends with Shutdown
 	defer hs.Shutdown(context.Background())
@@ -159,7 +171,6 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		deps := partDeps{dataDir: *dataDir, store: store, esURL: *esURL, brokers: brokers,
 			idKey: key.Public().(ed25519.PublicKey), instance: *instance}
-		var mounted bool
 		run = func(ctx context.Context) error {
 			// What a build starts ends with it, before a rebuild.
 			ctx, cancel := context.WithCancel(ctx)
@@ -171,9 +182,9 @@ func runServe(ctx context.Context, args []string) error {
 			if a, ok := p.(api); ok {
 				path, h := a.Handler()
 				current.Store(&h)
-				if !mounted { // a rebuilt part serves on the same path
-					mounted = true
+				if !mounted.Load() { // a rebuilt part serves on the same path
 					mux.Handle(path, currentAPI(&current, &ready, spec.name))
+					mounted.Store(true)
 					slog.Info(spec.label+" service listening", "url", url+path, "protocols", "connect, grpc, grpc-web")
 				}
 			}

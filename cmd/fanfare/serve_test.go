@@ -32,6 +32,12 @@ func TestServeDistributed(t *testing.T) {
 	accEnv := []string{"FANFARE_EVENTSTORE_URL=" + esURL, "FANFARE_KAFKA_BROKERS=" + kafkaAddr, "FANFARE_LISTEN=" + accAddr, "FANFARE_DATA_DIR=" + dir}
 	acc := startFanfareEnv(t, accEnv, "serve", "accounts")
 	acc.waitLog(t, "waiting for a dependency")
+	// Its port answers before its API exists: unavailable, not a 404.
+	_, err := accountsv1connect.NewAccountsServiceClient(http.DefaultClient, "http://"+accAddr).
+		GetBalance(servicetest.Ctx(t), connect.NewRequest(&accountsv1.GetBalanceRequest{AccountId: "wallet:x:USD"}))
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "accounts is starting") {
+		t.Fatalf("a call to a part that is still starting: %v, want unavailable", err)
+	}
 
 	esArgs := []string{"serve", "eventstore", "--data-dir", dir + "/eventstore", "--listen", esAddr}
 	es := startFanfare(t, esArgs...)

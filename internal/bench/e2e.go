@@ -16,13 +16,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/cluster"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
-	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	playsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/plays/v1/playsv1connect"
 	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
@@ -505,38 +503,11 @@ func (t *payoutTracker) follow(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	sub, err := client.SubscribeToStream(ctx, "book-FAN", esdb.SubscribeToStreamOptions{From: esdb.End{}})
-	if err != nil {
+	context.AfterFunc(ctx, func() { client.Close() })
+	if err := followCommits(ctx, client, "book-FAN", t.commit); err != nil {
 		client.Close()
 		return err
 	}
-	go func() {
-		defer client.Close()
-		defer sub.Close()
-		for {
-			ev := sub.Recv()
-			if ev.SubscriptionDropped != nil {
-				return
-			}
-			if ev.EventAppeared == nil {
-				continue
-			}
-			now := time.Now()
-			e, err := eventstore.Decode(ev.EventAppeared.OriginalEvent())
-			if err != nil {
-				continue
-			}
-			b, ok := e.Message.(*eventsv1.BookBatchAppended)
-			if !ok {
-				continue
-			}
-			for _, en := range b.Entries {
-				if d := en.GetDecision(); d.GetCommitted() != nil {
-					t.commit(d.Request.TransactionId, now)
-				}
-			}
-		}
-	}()
 	return nil
 }
 

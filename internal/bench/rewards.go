@@ -66,41 +66,16 @@ func rewardLatency(ctx context.Context, st *stack, rate int, d time.Duration, lo
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	var lat []time.Duration
-	sub, err := st.store.Client.SubscribeToStream(ctx, "book-FAN", esdb.SubscribeToStreamOptions{From: esdb.End{}})
-	if err != nil {
+	if err := followCommits(ctx, st.store.Client, "book-FAN", func(tx string, at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if t0, ok := sent[tx]; ok {
+			lat = append(lat, at.Sub(t0))
+			delete(sent, tx)
+		}
+	}); err != nil {
 		return nil, 0, err
 	}
-	defer sub.Close()
-	go func() {
-		for {
-			ev := sub.Recv()
-			if ev.SubscriptionDropped != nil {
-				return
-			}
-			if ev.EventAppeared == nil {
-				continue
-			}
-			now := time.Now()
-			e, err := eventstore.Decode(ev.EventAppeared.OriginalEvent())
-			if err != nil {
-				continue
-			}
-			b, ok := e.Message.(*eventsv1.BookBatchAppended)
-			if !ok {
-				continue
-			}
-			mu.Lock()
-			for _, en := range b.Entries {
-				if d := en.GetDecision(); d.GetCommitted() != nil {
-					if t0, ok := sent[d.Request.TransactionId]; ok {
-						lat = append(lat, now.Sub(t0))
-						delete(sent, d.Request.TransactionId)
-					}
-				}
-			}
-			mu.Unlock()
-		}
-	}()
 
 	// A warm-up play makes sure every consumer is running before timing.
 	warm := func(id string, n uint64) proto.Message {
@@ -175,4 +150,41 @@ func rewardLatency(ctx context.Context, st *stack, rate int, d time.Duration, lo
 	out := append([]time.Duration(nil), lat...)
 	sortDurations(out)
 	return out, n, nil
+}
+
+// followCommits calls committed with the transaction id of every request
+// committed in a book's stream from now on, and the time it was seen,
+// until ctx ends (or the subscription drops).
+func followCommits(ctx context.Context, client *esdb.Client, stream string, committed func(tx string, at time.Time)) error {
+	sub, err := client.SubscribeToStream(ctx, stream, esdb.SubscribeToStreamOptions{From: esdb.End{}})
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer sub.Close()
+		for {
+			ev := sub.Recv()
+			if ev.SubscriptionDropped != nil {
+				return
+			}
+			if ev.EventAppeared == nil {
+				continue
+			}
+			now := time.Now()
+			e, err := eventstore.Decode(ev.EventAppeared.OriginalEvent())
+			if err != nil {
+				continue
+			}
+			b, ok := e.Message.(*eventsv1.BookBatchAppended)
+			if !ok {
+				continue
+			}
+			for _, en := range b.Entries {
+				if d := en.GetDecision(); d.GetCommitted() != nil {
+					committed(d.Request.TransactionId, now)
+				}
+			}
+		}
+	}()
+	return nil
 }

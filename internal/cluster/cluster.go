@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +67,14 @@ type Proc struct {
 	Starts int
 }
 
+// current is the process's latest start and the channel closed when it
+// ends.
+func (p *Proc) current() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd, p.done
+}
+
 // Cluster is a running set of processes.
 type Cluster struct {
 	cfg    Config
@@ -109,10 +118,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			c.Close()
 		}
 	}()
-	if c.esAddr, err = kratos.FreeAddr(); err != nil {
+	if c.esAddr, err = freeAddr(); err != nil {
 		return nil, err
 	}
-	if c.gwAddr, err = kratos.FreeAddr(); err != nil {
+	if c.gwAddr, err = freeAddr(); err != nil {
 		return nil, err
 	}
 	c.kratos, err = kratos.Start(ctx, kratos.Config{DataDir: filepath.Join(cfg.Dir, "kratos"), PublicAddr: "127.0.0.1:0",
@@ -122,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}
 
 	if cfg.InProcess {
-		kafkaAddr, err := kratos.FreeAddr()
+		kafkaAddr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		return c, c.startAll(ctx)
 	}
 
-	brokerAddr, err := kratos.FreeAddr()
+	brokerAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	add := func(part string) ([]string, error) {
 		var addrs []string
 		for i := 1; i <= max(cfg.Instances[part], 1); i++ {
-			addr, err := kratos.FreeAddr()
+			addr, err := freeAddr()
 			if err != nil {
 				return nil, err
 			}
@@ -250,9 +259,7 @@ func (c *Cluster) start(p *Proc) error {
 func (c *Cluster) waitReady(ctx context.Context, p *Proc) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
 	defer cancel()
-	p.mu.Lock()
-	done := p.done
-	p.mu.Unlock()
+	_, done := p.current()
 	var last error
 	for {
 		if p.Part == "eventstore" || p.Part == "broker" {
@@ -297,9 +304,7 @@ func ready(ctx context.Context, url string) error {
 
 // Kill sends SIGKILL to the process and waits for it to end.
 func (c *Cluster) Kill(p *Proc) {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
+	cmd, done := p.current()
 	if cmd == nil {
 		return
 	}
@@ -323,9 +328,7 @@ func (c *Cluster) Restart(ctx context.Context, p *Proc) error {
 func (c *Cluster) Exited() error {
 	var errs []error
 	for _, p := range c.procs {
-		p.mu.Lock()
-		done := p.done
-		p.mu.Unlock()
+		_, done := p.current()
 		select {
 		case <-done:
 			errs = append(errs, fmt.Errorf("%s exited: %s", p.Name, tail(c.LogPath(p.Name), 2000)))
@@ -340,9 +343,7 @@ func (c *Cluster) Exited() error {
 func (c *Cluster) RSS() map[string]int64 {
 	out := map[string]int64{}
 	for _, p := range c.procs {
-		p.mu.Lock()
-		cmd := p.cmd
-		p.mu.Unlock()
+		cmd, _ := p.current()
 		if cmd == nil {
 			continue
 		}
@@ -371,9 +372,7 @@ func rss(pid int) (int64, error) {
 func (c *Cluster) Close() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
-		p.mu.Lock()
-		cmd, done := p.cmd, p.done
-		p.mu.Unlock()
+		cmd, done := p.current()
 		if cmd == nil {
 			continue
 		}
@@ -400,4 +399,32 @@ func tail(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// freeAddr is a loopback address with a free port below the kernel's
+// ephemeral range: a part keeps its address across restarts, and a port
+// from that range could meanwhile be taken as the local end of some
+// outgoing connection, failing the restart with "address in use".
+func freeAddr() (string, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low <= from+1000 {
+		return kratos.FreeAddr() // no room below the range: any free port
+	}
+	for range 100 {
+		addr := "127.0.0.1:" + strconv.Itoa(from+rand.IntN(low-from))
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("cluster: no free port below the ephemeral range")
 }

@@ -9,6 +9,9 @@ import (
 	"fmt"
 
 	"connectrpc.com/connect"
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Kinds understood by Code.
@@ -84,6 +87,9 @@ func Code(err error) connect.Code {
 			return c
 		}
 	}
+	if outage(err) {
+		return connect.CodeUnavailable
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return connect.CodeDeadlineExceeded
 	}
@@ -91,6 +97,28 @@ func Code(err error) connect.Code {
 		return connect.CodeCanceled
 	}
 	return connect.CodeInternal
+}
+
+// outage reports whether err is a dependency (the event store) being
+// unreachable, closing the connection or cancelling the call under the
+// service — a caller should try again — rather than a fault of the
+// service.
+func outage(err error) bool {
+	var ee *esdb.Error
+	if errors.As(err, &ee) {
+		switch ee.Code() {
+		case esdb.ErrorUnavailable, esdb.ErrorAborted, esdb.ErrorCodeConnectionClosed, esdb.ErrorCodeNotLeader, esdb.ErrorCodeDeadlineExceeded:
+			return true
+		}
+	}
+	var ge interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &ge) {
+		switch ge.GRPCStatus().Code() {
+		case grpccodes.Unavailable, grpccodes.Canceled, grpccodes.Aborted:
+			return true
+		}
+	}
+	return false
 }
 
 // Interceptor turns handler errors, unary or streaming, into Connect

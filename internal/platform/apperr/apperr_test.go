@@ -1,12 +1,19 @@
 package apperr_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/apperr"
+	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestKindsAndCodes(t *testing.T) {
@@ -28,5 +35,40 @@ func TestKindsAndCodes(t *testing.T) {
 	}
 	if err := apperr.CheckRequestID("r-1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEventStoreOutageIsUnavailable: an append to an event store that went
+// away, as the official client reports it, answers unavailable (try
+// again), not internal; so does a gRPC Unavailable from any dependency.
+func TestEventStoreOutageIsUnavailable(t *testing.T) {
+	srv, err := eventstored.Start(eventstored.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := eventstore.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ev := esdb.EventData{EventType: "t", ContentType: esdb.ContentTypeBinary, Data: []byte("x")}
+	if _, err := client.AppendToStream(ctx, "s", esdb.AppendToStreamOptions{}, ev); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	_, err = client.AppendToStream(ctx, "s", esdb.AppendToStreamOptions{}, ev)
+	if err == nil {
+		t.Fatal("append to a stopped event store succeeded")
+	}
+	if c := apperr.Code(fmt.Errorf("append to book-FAN: %w", err)); c != connect.CodeUnavailable {
+		t.Fatalf("event store outage %q: code %v, want unavailable", err, c)
+	}
+	if c := apperr.Code(fmt.Errorf("read: %w", status.Error(codes.Unavailable, "connection refused"))); c != connect.CodeUnavailable {
+		t.Fatalf("gRPC unavailable: code %v", c)
+	}
+	if c := apperr.Code(fmt.Errorf("read: %w", status.Error(codes.InvalidArgument, "bad"))); c != connect.CodeInternal {
+		t.Fatalf("another gRPC error: code %v, want internal", c)
 	}
 }

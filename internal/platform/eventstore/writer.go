@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
-// ErrWriterStopped is returned by Writer.Do once the writer has stopped.
-var ErrWriterStopped = errors.New("eventstore: writer stopped")
+// ErrWriterStopped is returned by Writer.Do once the writer has stopped
+// (its part is stopping or being rebuilt): unavailable, try again.
+var ErrWriterStopped = apperr.New(apperr.Unavailable, "eventstore: writer stopped")
 
 // WriterOptions tune a Writer of state S.
 type WriterOptions[S any] struct {

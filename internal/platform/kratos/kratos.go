@@ -268,7 +268,7 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
 		"TMPDIR=" + os.TempDir(),
-		"DSN=sqlite://" + filepath.Join(dataDir, "kratos.sqlite") + "?_fk=true&mode=rwc",
+		"DSN=sqlite://" + filepath.Join(dataDir, "kratos.sqlite") + "?_fk=true&mode=rwc&_busy_timeout=10000&_journal_mode=WAL",
 		"SERVE_PUBLIC_HOST=" + pubHost,
 		"SERVE_PUBLIC_PORT=" + pubPort,
 		"SERVE_PUBLIC_BASE_URL=" + baseURL,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/metrics"
 	"github.com/fanfare/fanfare/internal/platform/tracing"
@@ -23,8 +24,9 @@ import (
 // because its in-memory book no longer matches the stream.
 var ErrFenced = errors.New("accounts: book writer fenced by another writer")
 
-// ErrWriterStopped is returned to requests sent after the writer stopped.
-var ErrWriterStopped = errors.New("accounts: book writer stopped")
+// ErrWriterStopped is returned to requests sent after the writer stopped
+// (the service is stopping or being rebuilt): unavailable, try again.
+var ErrWriterStopped = apperr.New(apperr.Unavailable, "accounts: book writer stopped")
 
 // BookStream is the stream of an asset's book.
 func BookStream(asset string) string { return "book-" + asset }
