@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/fanfare/fanfare/events"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/sagas/royalty/domain"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
@@ -63,13 +63,25 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Run runs the saga until ctx ends or a part fails: its writer, the song
 // and ledger read models (each topic read from its start), and, once both
 // models caught up (so no play is planned on a stale balance), the
-// PlayCounted consumer.
+// PlayCounted consumer. That one keeps each song's plays in order (the
+// saga's state is a watermark per song) and handles different songs' at
+// once, so their reward requests share the writer's appends.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Saga.W.Run(ctx) })
-	kafka.FollowThenRunGroups(ctx, g, s.cfg.Brokers, s.cfg.Subscriber, map[string]func(context.Context, proto.Message) error{
+	caughtUp := make(chan struct{})
+	kafka.FollowAll(ctx, g, s.cfg.Brokers, map[string]func(context.Context, proto.Message) error{
 		songsTopic:    s.Saga.Songs.OnEvent,
 		accountsTopic: s.Saga.OnLedgerEvent,
-	}, nil, kafka.HandlerGroup{Name: PlaysGroup, Handlers: []cqrs.GroupEventHandler{kafka.Reaction(s.Saga.OnPlayCounted)}})
+	}, func() { close(caughtUp) })
+	g.Go(func() error {
+		select {
+		case <-caughtUp:
+		case <-ctx.Done():
+			return nil
+		}
+		return kafka.ConsumeKeyed(ctx, kafka.KeyedConfig{Brokers: s.cfg.Brokers, ConsumerGroup: PlaysGroup, Subscriber: s.cfg.Subscriber},
+			func(e *eventsv1.PlayCounted) string { return e.SongId }, s.Saga.OnPlayCounted)
+	})
 	return g.Wait()
 }

@@ -92,6 +92,24 @@ func SourceEvent(ctx context.Context) (events.Envelope, bool) {
 	return env, ok
 }
 
+// withSourceEvent is the message's context with its source event's envelope
+// (SourceEvent). Messages published straight to Kafka (not via the event
+// store) still get a stable source id: their message UUID.
+func withSourceEvent(m *message.Message) (context.Context, error) {
+	if raw := m.Metadata.Get(EnvelopeMetadataKey); raw != "" {
+		env, err := events.UnmarshalEnvelope([]byte(raw))
+		if err != nil {
+			return nil, err
+		}
+		return context.WithValue(m.Context(), sourceKey{}, env), nil
+	}
+	id, err := uuid.Parse(m.UUID)
+	if err != nil {
+		return nil, fmt.Errorf("%w (uuid %q)", ErrNoEnvelope, m.UUID)
+	}
+	return context.WithValue(m.Context(), sourceKey{}, events.Envelope{ID: id, CorrelationID: id, CausationID: id, PolicyVersion: 1}), nil
+}
+
 // ErrNoEnvelope marks a message that did not come from the forwarder.
 var ErrNoEnvelope = errors.New("kafka: message carries no event envelope")
 
@@ -141,26 +159,14 @@ func NewEventGroupProcessor(router *message.Router, cfg ProcessorConfig) (*cqrs.
 			return NewSubscriber(sc)
 		},
 		OnHandle: func(p cqrs.EventGroupProcessorOnHandleParams) error {
-			ctx := p.Message.Context()
-			if raw := p.Message.Metadata.Get(EnvelopeMetadataKey); raw != "" {
-				env, err := events.UnmarshalEnvelope([]byte(raw))
-				if err != nil {
-					return err
-				}
-				ctx = context.WithValue(ctx, sourceKey{}, env)
-			} else {
-				// Messages published straight to Kafka (not via the event
-				// store) still get a stable source id: their message UUID.
-				id, err := uuid.Parse(p.Message.UUID)
-				if err != nil {
-					return fmt.Errorf("%w (uuid %q)", ErrNoEnvelope, p.Message.UUID)
-				}
-				ctx = context.WithValue(ctx, sourceKey{}, events.Envelope{ID: id, CorrelationID: id, CausationID: id, PolicyVersion: 1})
+			ctx, err := withSourceEvent(p.Message)
+			if err != nil {
+				return err
 			}
 			// The message's context already has the producer's span as
 			// parent (consumedContext): the handler's appends join its trace.
 			ctx, span := startConsume(ctx, "consume "+p.EventName, p.GroupName, p.Message.UUID, consumeOpts...)
-			err := p.Handler.Handle(ctx, p.Event)
+			err = p.Handler.Handle(ctx, p.Event)
 			endConsume(span, err)
 			return err
 		},

@@ -66,6 +66,21 @@ type RouterConfig struct {
 //   - Recoverer: innermost, so a panic becomes an error that is retried and
 //     then poisoned like any other.
 func NewRouter(cfg RouterConfig, poisonPublisher message.Publisher) (*message.Router, error) {
+	mws, err := middlewares(cfg, poisonPublisher)
+	if err != nil {
+		return nil, err
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, orNop(cfg.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("kafka: new router: %w", err)
+	}
+	router.AddMiddleware(mws...)
+	return router, nil
+}
+
+// middlewares are the router's middlewares, outermost first (see
+// NewRouter); ConsumeKeyed wraps each message's handler in the same.
+func middlewares(cfg RouterConfig, poisonPublisher message.Publisher) ([]message.HandlerMiddleware, error) {
 	if poisonPublisher == nil {
 		return nil, errors.New("kafka: router needs a publisher for the poison queue")
 	}
@@ -90,11 +105,6 @@ func NewRouter(cfg RouterConfig, poisonPublisher message.Publisher) (*message.Ro
 	if retry.Multiplier <= 0 {
 		retry.Multiplier = 2
 	}
-
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: new router: %w", err)
-	}
 	// A canceled message context means the subscriber is shutting down, not
 	// that the message is bad: nack it so it is redelivered.
 	poison, err := middleware.PoisonQueueWithFilter(poisonPublisher, topic, func(err error) bool {
@@ -103,7 +113,7 @@ func NewRouter(cfg RouterConfig, poisonPublisher message.Publisher) (*message.Ro
 	if err != nil {
 		return nil, fmt.Errorf("kafka: poison queue: %w", err)
 	}
-	router.AddMiddleware(
+	return []message.HandlerMiddleware{
 		middleware.CorrelationID,
 		poison,
 		middleware.Retry{
@@ -118,6 +128,5 @@ func NewRouter(cfg RouterConfig, poisonPublisher message.Publisher) (*message.Ro
 			Logger:              logger,
 		}.Middleware,
 		middleware.Recoverer,
-	)
-	return router, nil
+	}, nil
 }
