@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanfare/fanfare/internal/platform/tracing"
 	"github.com/google/uuid"
 )
 
@@ -79,38 +80,9 @@ func (t *traceparentJSON) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// ValidTraceparent reports whether s is a W3C traceparent: version,
-// trace id, parent (span) id and flags in lowercase hex, both ids not all
-// zeros; version 00 has exactly those four fields, a later version (not ff)
-// may add more after a dash.
-func ValidTraceparent(s string) bool {
-	const size = 55 // 2+1+32+1+16+1+2
-	if len(s) < size || s[2] != '-' || s[35] != '-' || s[52] != '-' {
-		return false
-	}
-	version, traceID, spanID, flags := s[:2], s[3:35], s[36:52], s[53:55]
-	if !lowerHex(version) || !lowerHex(traceID) || !lowerHex(spanID) || !lowerHex(flags) {
-		return false
-	}
-	switch {
-	case version == "ff":
-		return false
-	case version == "00" && len(s) != size:
-		return false
-	case len(s) > size && s[size] != '-':
-		return false
-	}
-	return strings.Trim(traceID, "0") != "" && strings.Trim(spanID, "0") != ""
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+// ValidTraceparent reports whether s is a W3C traceparent, by the same
+// parser that continues the trace from it (OpenTelemetry's TraceContext).
+func ValidTraceparent(s string) bool { return tracing.Parse(s).IsValid() }
 
 // TraceparentOf is the traceparent in an envelope's stored form as
 // MarshalEnvelope writes it, "" when it has none or a malformed one. It
