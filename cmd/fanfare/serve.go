@@ -104,15 +104,24 @@ func runServe(ctx context.Context, args []string) error {
 		return nil
 	}}})
 	// A service's port answers while it waits for its dependencies and
-	// recovers: until its API is mounted, calls get unavailable, not a 404.
-	var mounted atomic.Bool
+	// while it is rebuilt: its API (that of the current build, once there
+	// is one) or unavailable, never a 404 for a call that will work soon.
+	var current atomic.Pointer[partAPI]
 	if spec != nil {
 		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if mounted.Load() {
+			a := current.Load()
+			switch {
+			case a == nil || !ready.Load():
+				state := "starting"
+				if a != nil {
+					state = "recovering"
+				}
+				connect.NewErrorWriter().Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s is %s; try again", name, state))) //nolint:errcheck // the client sees the error or nothing
+			case strings.HasPrefix(r.URL.Path, a.path):
+				a.handler.ServeHTTP(w, r)
+			default:
 				http.NotFound(w, r)
-				return
 			}
-			connect.NewErrorWriter().Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s is starting; try again", name))) //nolint:errcheck // the client sees the error or nothing
 		}))
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c()}
@@ -154,7 +163,6 @@ func runServe(ctx context.Context, args []string) error {
 
 	// run builds the part and runs it until it stops.
 	var run func(ctx context.Context) error
-	var current atomic.Pointer[http.Handler] // the current build's API, if any
 	if name == "forwarder" {
 		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers})
 		if err != nil {
@@ -181,12 +189,8 @@ func runServe(ctx context.Context, args []string) error {
 			}
 			if a, ok := p.(api); ok {
 				path, h := a.Handler()
-				current.Store(&h)
-				if !mounted.Load() { // a rebuilt part serves on the same path
-					mux.Handle(path, currentAPI(&current, &ready, spec.name))
-					mounted.Store(true)
-					slog.Info(spec.label+" service listening", "url", url+path, "protocols", "connect, grpc, grpc-web")
-				}
+				current.Store(&partAPI{path, h})
+				slog.Info(spec.label+" service listening", "url", url+path, "protocols", "connect, grpc, grpc-web")
 			}
 			ready.Store(true)
 			slog.Info(spec.label + " running")
@@ -224,17 +228,10 @@ func runServe(ctx context.Context, args []string) error {
 	}
 }
 
-// currentAPI serves the API of the part's current build, and unavailable
-// while it is being rebuilt.
-func currentAPI(h *atomic.Pointer[http.Handler], ready *atomic.Bool, part string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cur := h.Load()
-		if cur == nil || !ready.Load() {
-			connect.NewErrorWriter().Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s is recovering; try again", part))) //nolint:errcheck // the client sees the error or nothing
-			return
-		}
-		(*cur).ServeHTTP(w, r)
-	})
+// partAPI is the Connect API of a part's current build and its path.
+type partAPI struct {
+	path    string
+	handler http.Handler
 }
 
 // serveGateway runs the gateway in front of services at the given URLs.
