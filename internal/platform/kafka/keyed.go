@@ -60,12 +60,15 @@ func ConsumeKeyed[E proto.Message](ctx context.Context, cfg KeyedConfig, key fun
 	if err != nil {
 		return err
 	}
-	// The handler of one message, wrapped in the router's middlewares.
+	// The handler of one message, wrapped in the router's middlewares. The
+	// event was decoded once, for its key, into the message's context; one
+	// that did not decode fails here, under the middlewares (poisoned).
 	var h message.HandlerFunc = func(m *message.Message) ([]*message.Message, error) {
-		e := newEvent()
-		if err := proto.Unmarshal(m.Payload, e); err != nil {
-			return nil, fmt.Errorf("kafka: %s %s: %w", name, m.UUID, err)
+		d := m.Context().Value(decodedKey{}).(decoded[E])
+		if d.err != nil {
+			return nil, fmt.Errorf("kafka: %s %s: %w", name, m.UUID, d.err)
 		}
+		e := d.event
 		ctx, err := withSourceEvent(m)
 		if err != nil {
 			return nil, err
@@ -93,11 +96,12 @@ func ConsumeKeyed[E proto.Message](ctx context.Context, cfg KeyedConfig, key fun
 			if m.Metadata.Get(TypeMetadataKey) != name {
 				continue
 			}
+			d := decoded[E]{event: newEvent()}
 			k := ""
-			e := newEvent()
-			if proto.Unmarshal(m.Payload, e) == nil { // else the handler fails on it, under the middlewares
-				k = key(e)
+			if d.err = proto.Unmarshal(m.Payload, d.event); d.err == nil {
+				k = key(d.event)
 			}
+			m.SetContext(context.WithValue(m.Context(), decodedKey{}, d))
 			if _, seen := byKey[k]; !seen {
 				keys = append(keys, k)
 			}
@@ -123,3 +127,11 @@ func ConsumeKeyed[E proto.Message](ctx context.Context, cfg KeyedConfig, key fun
 		return g.Wait()
 	})
 }
+
+// decoded is a message's event, or why it did not decode.
+type decoded[E proto.Message] struct {
+	event E
+	err   error
+}
+
+type decodedKey struct{}
