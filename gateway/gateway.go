@@ -27,6 +27,7 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/fanfare/fanfare/internal/platform/apperr"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
 	"github.com/rs/cors"
@@ -149,12 +150,8 @@ func newBackend(b Backend) (*backend, error) {
 			}
 			us = append(us, u)
 		}
-		// HTTP/2 to the service, so gRPC (trailers, bidi) passes through;
-		// cleartext (h2c) for http URLs.
-		p := new(http.Protocols)
-		p.SetHTTP2(true)
-		p.SetUnencryptedHTTP2(true)
-		tr := &http.Transport{Protocols: p, MaxIdleConnsPerHost: 64}
+		// HTTP/2 to the service, so gRPC (trailers, bidi) passes through.
+		tr := h2c.Transport()
 		var next atomic.Uint64
 		rp := &httputil.ReverseProxy{
 			Rewrite: func(r *httputil.ProxyRequest) {

@@ -16,6 +16,7 @@ import (
 	"github.com/fanfare/fanfare/gateway"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/servicetest"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
@@ -260,9 +261,7 @@ func TestGatewaySpreadsCallsOverInstances(t *testing.T) {
 			hits[i].Add(1)
 			b.handler.ServeHTTP(w, r)
 		}))
-		srv.Config.Protocols = new(http.Protocols)
-		srv.Config.Protocols.SetHTTP1(true)
-		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Config.Protocols = h2c.Server()
 		srv.Start()
 		t.Cleanup(srv.Close)
 		urls, servers = append(urls, srv.URL), append(servers, srv)

@@ -21,6 +21,7 @@ import (
 	"github.com/fanfare/fanfare/gateway"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
@@ -193,7 +194,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	mux.Handle("/", g.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c()}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c.Server()}
 	go hs.Serve(lis)
 	slog.Info("gateway listening", "url", publicURL, "healthz", publicURL+"/healthz", "readyz", publicURL+"/readyz", "kratos", kratosPublic)
 	for _, p := range parts {

@@ -19,6 +19,7 @@ import (
 	"github.com/fanfare/fanfare/gateway"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
@@ -124,7 +125,7 @@ func runServe(ctx context.Context, args []string) error {
 			}
 		}))
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c()}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: h2c.Server()}
 	go hs.Serve(lis) //nolint:errcheck // ends with Shutdown
 	defer hs.Shutdown(context.Background())
 	url := "http://" + lis.Addr().String()
@@ -295,14 +296,6 @@ func waitFor(ctx context.Context, what string, check func(context.Context) error
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
-}
-
-// h2c serves HTTP/1.1 and cleartext HTTP/2 (gRPC without TLS).
-func h2c() *http.Protocols {
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return p
 }
 
 // esdbHosts are the host:port pairs of an esdb:// connection string.

@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/internal/cluster"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
@@ -121,15 +122,6 @@ type e2eRun struct {
 	listeners int
 }
 
-// h2cTransport speaks HTTP/2 without TLS (the gateway's port accepts
-// both): hundreds of concurrent calls share a few connections, which
-// measured faster here than HTTP/1.1's connection per call in flight.
-func h2cTransport() *http.Transport {
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Transport{Protocols: p}
-}
-
 // as signs calls as the identity id with roles, with the gateway's key.
 func (r *e2eRun) as(id string, roles ...string) connect.ClientOption {
 	return connect.WithClientOptions(
@@ -175,7 +167,9 @@ func e2eMode(ctx context.Context, o Options, bin, mode string, inProcess bool) (
 		return nil, err
 	}
 	r := &e2eRun{o: o, c: c, key: key, url: c.GatewayURL(),
-		httpc: &http.Client{Transport: h2cTransport()}}
+		// HTTP/2: hundreds of calls in flight share a few connections
+		// (faster here than HTTP/1.1's connection per call).
+		httpc: &http.Client{Transport: h2c.Transport()}}
 	defer r.httpc.CloseIdleConnections()
 	r.node = playsv1connect.NewPlaysServiceClient(r.httpc, r.url, r.as(e2eNode, identity.RoleNode))
 

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/forwarder"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 )
@@ -39,9 +40,7 @@ func Serve(t testing.TB, svc Service) (url string, stop func()) {
 	// h2c as well as HTTP/1.1, like every Fanfare port: gRPC callers (the
 	// gateway forwarding gRPC) need HTTP/2.
 	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = h2c.Server()
 	srv.Start()
 	stopped := false
 	stop = func() {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"github.com/fanfare/fanfare/internal/platform/h2c"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1/accountsv1connect"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
@@ -108,12 +109,9 @@ func (d *driver) clients(p *person) {
 }
 
 // newHTTPClient speaks HTTP/2 without TLS (h2c, prior knowledge) to the
-// gateway, as gRPC wants: the transport uses unencrypted HTTP/2 for
-// http:// URLs when its protocols hold that and not HTTP/1.
+// gateway, as gRPC wants.
 func newHTTPClient() *http.Client {
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: p, MaxIdleConnsPerHost: 64}}
+	return &http.Client{Transport: h2c.Transport()}
 }
 
 // who returns a person by name.
