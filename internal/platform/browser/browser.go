@@ -5,7 +5,6 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -13,11 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/fanfare/fanfare/internal/platform/tailbuf"
 )
 
 // Window size of the browser, in CSS pixels.
@@ -65,7 +64,8 @@ func New(t testing.TB) context.Context {
 		t.Fatalf("browser: chromium not found at %s (%v): install it with `go tool task deps` (as root), or point FANFARE_CHROMIUM at a Chromium binary", exe, err)
 	}
 
-	out := &syncBuffer{}
+	// Enough that the D-Bus noise leaves 16 KiB of the rest to show.
+	out := tailbuf.New(256 << 10)
 	opts := append(AllocatorOptions(), chromedp.CombinedOutput(out))
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -73,7 +73,7 @@ func New(t testing.TB) context.Context {
 		cancel()
 		allocCancel()
 		if t.Failed() {
-			if o := out.Tail(); o != "" {
+			if o := outputTail(out); o != "" {
 				t.Logf("browser: chromium output:\n%s", o)
 			}
 		}
@@ -81,7 +81,7 @@ func New(t testing.TB) context.Context {
 
 	start := time.Now()
 	if err := chromedp.Do(ctx); err != nil { // starts the browser and attaches the first tab
-		t.Fatalf("browser: start %s: %v\n%s", exe, err, out.Tail())
+		t.Fatalf("browser: start %s: %v\n%s", exe, err, outputTail(out))
 	}
 	t.Logf("browser: %s started in %s", exe, time.Since(start).Round(time.Millisecond))
 	return ctx
@@ -200,32 +200,16 @@ func sanitize(s string) string {
 	return s
 }
 
-// syncBuffer collects the browser's output, which chromedp writes from its
-// own goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Tail is the end of the output without the D-Bus complaints every
-// container run produces.
-func (b *syncBuffer) Tail() string {
-	b.mu.Lock()
-	s := b.buf.String()
-	b.mu.Unlock()
+// outputTail is the end of the browser's output without the D-Bus
+// complaints every container run produces.
+func outputTail(out *tailbuf.Buffer) string {
 	var keep []string
-	for line := range strings.Lines(s) {
+	for line := range strings.Lines(out.String()) {
 		if !strings.Contains(line, ":ERROR:dbus/") {
 			keep = append(keep, line)
 		}
 	}
-	s = strings.Join(keep, "")
+	s := strings.Join(keep, "")
 	if len(s) > 16<<10 {
 		s = "...\n" + s[len(s)-16<<10:]
 	}

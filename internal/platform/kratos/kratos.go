@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fanfare/fanfare/internal/platform/tailbuf"
 )
 
 // Version is the Kratos release deploy/kratos/build pins.
@@ -164,7 +166,7 @@ type Server struct {
 	publicURL string
 	adminURL  string
 	logFile   *os.File
-	tail      *tailBuffer
+	tail      *tailbuf.Buffer
 	done      chan struct{}
 	waitErr   error
 	closeOnce sync.Once
@@ -251,7 +253,7 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 		baseURL = publicURL + "/"
 	}
 
-	s := &Server{publicURL: publicURL, adminURL: adminURL, tail: &tailBuffer{max: 16 << 10}, done: make(chan struct{})}
+	s := &Server{publicURL: publicURL, adminURL: adminURL, tail: tailbuf.New(16 << 10), done: make(chan struct{})}
 	out := cfg.Log
 	if out == nil {
 		f, err := os.OpenFile(filepath.Join(dataDir, "kratos.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -397,29 +399,6 @@ func splitAddr(addr string) (host, port string, err error) {
 		return "", "", fmt.Errorf("%q: need a fixed port", addr)
 	}
 	return host, port, nil
-}
-
-// tailBuffer keeps the last max bytes written, for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // UIEnv points Kratos' browser flows at a gateway serving the login,
