@@ -401,10 +401,20 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
+// handedOut holds every port freeAddr has returned in this process: a
+// part binds its port only when it starts, so a port found free now may
+// already belong to a part of this or another cluster not yet started
+// (a CI run once gave chains and the gateway the same one).
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // freeAddr is a loopback address with a free port below the kernel's
-// ephemeral range: a part keeps its address across restarts, and a port
-// from that range could meanwhile be taken as the local end of some
-// outgoing connection, failing the restart with "address in use".
+// ephemeral range, never one it returned before: a part keeps its address
+// across restarts, and a port from that range could meanwhile be taken as
+// the local end of some outgoing connection, failing the restart with
+// "address in use".
 func freeAddr() (string, error) {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -415,15 +425,22 @@ func freeAddr() (string, error) {
 		}
 	}
 	const from = 10000
-	if low <= from+1000 {
-		return kratos.FreeAddr() // no room below the range: any free port
-	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 100 {
-		addr := "127.0.0.1:" + strconv.Itoa(from+rand.IntN(low-from))
+		addr := "127.0.0.1:0" // no room below the range: any free port
+		if low > from+1000 {
+			addr = "127.0.0.1:" + strconv.Itoa(from+rand.IntN(low-from))
+		}
 		l, err := net.Listen("tcp", addr)
-		if err == nil {
-			l.Close()
-			return addr, nil
+		if err != nil {
+			continue
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return "127.0.0.1:" + strconv.Itoa(port), nil
 		}
 	}
 	return "", errors.New("cluster: no free port below the ephemeral range")
