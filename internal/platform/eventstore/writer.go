@@ -220,11 +220,18 @@ func (w *Writer[S]) Run(ctx context.Context) (err error) {
 			}
 		}
 		if err := w.write(ctx, batch); err != nil {
+			stopped := ctx.Err() != nil // mid-append: a stop, not a failure
+			if stopped {
+				err = ErrWriterStopped
+			}
 			for _, j := range batch {
 				select {
 				case j.result <- err:
 				default: // answered before the failure
 				}
+			}
+			if stopped {
+				return nil
 			}
 			return err
 		}

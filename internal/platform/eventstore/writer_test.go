@@ -268,3 +268,22 @@ func TestWriterOptionsNeedBothSnapshotFuncs(t *testing.T) {
 		t.Fatalf("OpenWriter without Restore: %v", err)
 	}
 }
+
+// A writer stopped while it appends has stopped, not failed: Run returns
+// nil, and the caller whose events could not be written is told the
+// writer stopped (the append on the dead context failed, and so did the
+// rebuild after it, which Run used to return as a failure).
+func TestWriterStoppedMidAppendIsAStop(t *testing.T) {
+	store := eventstore.NewStore(estest.Connect(t))
+	w, done, stop := openTally(t, store, "tally-stop", eventstore.WriterOptions[*tally]{})
+	err := w.Do(ctx(t), func(s *tally) ([]proto.Message, error) {
+		stop() // while the writer decides: its append runs on a dead context
+		return request("d1")(s)
+	})
+	if !errors.Is(err, eventstore.ErrWriterStopped) {
+		t.Errorf("Do = %v, want ErrWriterStopped", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil for a stop", err)
+	}
+}

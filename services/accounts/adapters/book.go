@@ -265,6 +265,13 @@ func (w *BookWriter) Run(ctx context.Context) error {
 			}
 		}
 		if err := w.write(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				// Stopped mid-append, not failed: the batch was answered
+				// with the error and the next start recovers from the store.
+				w.err = ErrWriterStopped
+				w.drain(ErrWriterStopped)
+				return nil
+			}
 			w.err = err
 			w.drain(err)
 			return err

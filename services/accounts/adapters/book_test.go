@@ -12,6 +12,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
 	"github.com/fanfare/fanfare/internal/platform/metrics"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/prometheus/client_golang/prometheus"
@@ -311,5 +312,42 @@ func TestBigBookSnapshotsInParts(t *testing.T) {
 	w2.Read(func(b *domain.Book) error { after = b.Snapshot(); return nil })
 	if !bytes.Equal(before, after) {
 		t.Fatal("the book recovered from a snapshot in parts differs")
+	}
+}
+
+// A writer stopped while it appends has stopped, not failed: Run returns
+// nil (a service would otherwise report its own shutdown as an error, as
+// it once did in CI), and the requests it could not write are told so.
+func TestWriterStoppedMidAppendIsAStop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := eventstore.NewStore(estest.Connect(t))
+	for round := range 20 {
+		wctx, stop := context.WithCancel(ctx)
+		var once sync.Once
+		// One request per batch; the first appended batch stops the
+		// writer while the next requests wait, so it often has a batch
+		// in hand when it sees the stop and appends it on a dead context.
+		w, err := adapters.OpenBookWriter(ctx, store, "USD", domain.DefaultPolicy(),
+			adapters.WriterConfig{MaxBatch: 1, OnBatch: func(*eventsv1.BookBatchAppended) { once.Do(stop) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- w.Run(wctx) }()
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				_, err := w.Apply(ctx, transfer(fmt.Sprintf("r%d-%d", round, i), "a", "b", 1))
+				if err != nil && wctx.Err() == nil {
+					t.Errorf("round %d: request failed before the stop: %v", round, err)
+				}
+			})
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: Run = %v, want nil for a stop", round, err)
+		}
+		wg.Wait()
+		stop()
 	}
 }
