@@ -127,6 +127,9 @@ func (s *Service) Run(ctx context.Context) error {
 		w.Read(func(b *domain.Book) error { current = b.Policy().Version; return nil })
 		if current < s.cfg.Policy.Version {
 			if err := w.SetPolicy(ctx, s.cfg.Policy); err != nil {
+				if ctx.Err() != nil {
+					break // stopped (or a writer failed: Wait says which)
+				}
 				return fmt.Errorf("accounts: book %s to policy v%d: %w", w.Asset(), s.cfg.Policy.Version, err)
 			}
 		}
