@@ -99,6 +99,17 @@ func Code(err error) connect.Code {
 	return connect.CodeInternal
 }
 
+// Transient reports whether err says to try again later — a dependency
+// unreachable or too slow — rather than that the work itself is wrong.
+// Consumers wait such failures out instead of giving the message up.
+func Transient(err error) bool {
+	switch Code(err) {
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
+		return true
+	}
+	return false
+}
+
 // outage reports whether err is a dependency (the event store) being
 // unreachable, closing the connection or cancelling the call under the
 // service — a caller should try again — rather than a fault of the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 )
@@ -26,9 +28,9 @@ type KeyedConfig struct {
 
 // ConsumeKeyed consumes the events of type E from their topic in a
 // consumer group as RunGroups' handlers do — each event through the same
-// middlewares (retried, then poisoned), its handler in a consumer span and
-// with the source event's envelope — but keeps order per key instead of
-// per partition: the events of one poll are handled at once across keys,
+// middlewares (retried, then poisoned; a transient failure is waited
+// out), its handler in a consumer span and with the source event's
+// envelope — but keeps order per key instead of per partition: the events of one poll are handled at once across keys,
 // in order within a key, and the poll's offsets are committed once every
 // one is handled (or poisoned). For handlers whose work waits on a durable
 // write that concurrent callers share (an eventstore.Writer folds them
@@ -112,11 +114,20 @@ func ConsumeKeyed[E proto.Message](ctx context.Context, cfg KeyedConfig, key fun
 		for _, k := range keys {
 			g.Go(func() error {
 				for _, m := range byKey[k] {
-					if _, err := h(m); err != nil {
-						// Not poisoned (a canceled context, or the poison
-						// queue unreachable): the batch is not committed
-						// and comes again.
-						return err
+					for {
+						_, err := h(m)
+						if err == nil {
+							break
+						}
+						// Not poisoned. A transient failure (an outage)
+						// is waited out here, as the router's subscriber
+						// redelivers a nacked message; otherwise (a
+						// canceled context, or the poison queue
+						// unreachable) the batch is not committed and
+						// comes again.
+						if !apperr.Transient(err) || !sleep(keyedResendSleep, ctx.Done()) {
+							return err
+						}
 					}
 				}
 				return nil
@@ -127,6 +138,11 @@ func ConsumeKeyed[E proto.Message](ctx context.Context, cfg KeyedConfig, key fun
 		return g.Wait()
 	})
 }
+
+// keyedResendSleep is the pause before a message whose handler failed
+// transiently (after its retries) is handled again: the subscriber's
+// default NackResendSleep.
+const keyedResendSleep = 100 * time.Millisecond
 
 // decoded is a message's event, or why it did not decode.
 type decoded[E proto.Message] struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/fanfare/fanfare/events"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
@@ -21,7 +22,8 @@ import (
 // TestConsumeKeyed: plays of 20 songs, each song's in order in one
 // partition, with other event types between them. Every play is handled
 // once, in order per song, several songs at once; one the handler keeps
-// failing is poisoned (and the rest go on); the group's offsets are
+// failing is poisoned (and the rest go on), one that meets an outage
+// waits it out; the group's offsets are
 // committed, so the next consumer of the group gets nothing again.
 func TestConsumeKeyed(t *testing.T) {
 	broker := kafkatest.NewBroker(t)
@@ -58,7 +60,10 @@ func TestConsumeKeyed(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[string][]uint64{}
-	var inFlight, maxInFlight atomic.Int32
+	var inFlight, maxInFlight, outage atomic.Int32
+	// song-3's 5th play meets an outage longer than its retries (1 + 2 per
+	// delivery): it is waited out, in order, not poisoned.
+	const outageAttempts = 7
 	cfg := kafka.KeyedConfig{Brokers: broker.Brokers(), ConsumerGroup: "keyed",
 		Router: kafka.RouterConfig{Retry: kafka.RetryConfig{MaxRetries: 2, InitialInterval: time.Millisecond}, PoisonTopic: "keyed-poison"}}
 	run := func(d time.Duration) {
@@ -71,6 +76,9 @@ func TestConsumeKeyed(t *testing.T) {
 				}
 				if e.PlayId == "song-7/9" {
 					return errors.New("this play cannot be handled")
+				}
+				if e.PlayId == "song-3/5" && outage.Add(1) <= outageAttempts {
+					return apperr.New(apperr.Unavailable, "event store unreachable")
 				}
 				n := inFlight.Add(1)
 				defer inFlight.Add(-1)
@@ -113,6 +121,9 @@ func TestConsumeKeyed(t *testing.T) {
 	}
 	if maxInFlight.Load() < 2 {
 		t.Fatalf("at most %d play handled at once: songs did not go in parallel", maxInFlight.Load())
+	}
+	if n := outage.Load(); n != outageAttempts+1 {
+		t.Fatalf("song-3/5 handled in %d attempts, want %d", n, outageAttempts+1)
 	}
 	p := receive(t, poisoned, 10*time.Second)
 	var pc eventsv1.PlayCounted

@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 )
 
 const (
@@ -60,8 +61,9 @@ type RouterConfig struct {
 //   - PoisonQueue: once retries are exhausted the message is published, with
 //     the reason under PoisonReasonMetadataKey, to the poison topic through
 //     poisonPublisher, and acked so the partition moves on. If that publish
-//     fails, or the failure is a canceled context (shutdown), the message is
-//     nacked and redelivered instead.
+//     fails, or the failure is a canceled context (shutdown) or transient
+//     (apperr.Transient: an outage), the message is nacked and redelivered
+//     instead.
 //   - Retry: exponential backoff.
 //   - Recoverer: innermost, so a panic becomes an error that is retried and
 //     then poisoned like any other.
@@ -105,10 +107,13 @@ func middlewares(cfg RouterConfig, poisonPublisher message.Publisher) ([]message
 	if retry.Multiplier <= 0 {
 		retry.Multiplier = 2
 	}
-	// A canceled message context means the subscriber is shutting down, not
-	// that the message is bad: nack it so it is redelivered.
+	// A canceled message context means the subscriber is shutting down, and
+	// a transient failure (the event store down) that a dependency is out:
+	// neither says the message is bad, so it is nacked and redelivered —
+	// an outage is waited out, however long, instead of poisoning every
+	// message that arrives during it.
 	poison, err := middleware.PoisonQueueWithFilter(poisonPublisher, topic, func(err error) bool {
-		return !errors.Is(err, context.Canceled)
+		return !errors.Is(err, context.Canceled) && !apperr.Transient(err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka: poison queue: %w", err)

@@ -12,13 +12,15 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
 	"github.com/fanfare/fanfare/internal/platform/kafka/kafkatest"
 )
 
 // A handler that always fails, and one that panics, end in the poison topic
-// with the reason after their retries; the partition then moves on, and
-// messages handled fine pass their correlation id on.
+// with the reason after their retries; the partition then moves on; one
+// that meets an outage waits it out; messages handled fine pass their
+// correlation id on.
 func TestRouterPoisonsFailuresAndRecoversPanics(t *testing.T) {
 	b := kafkatest.NewBroker(t)
 	in, out := uniqueTopic("router-in"), uniqueTopic("router-out")
@@ -35,18 +37,27 @@ func TestRouterPoisonsFailuresAndRecoversPanics(t *testing.T) {
 		attempts = map[string]int{}
 	)
 	const handlerName = "ledger-projection"
+	// An outage longer than the retries (1 + 2 per delivery) is waited out
+	// through redeliveries, in order, not poisoned.
+	const outageAttempts = 7
 	router.AddHandler(handlerName, in,
 		mustSubscriber(t, testSubscriberConfig(b.Brokers(), handlerName)),
 		out, pub,
 		func(msg *message.Message) ([]*message.Message, error) {
 			mu.Lock()
 			attempts[string(msg.Payload)]++
+			n := attempts[string(msg.Payload)]
 			mu.Unlock()
 			switch string(msg.Payload) {
 			case "fail":
 				return nil, errors.New("boom: account frozen")
 			case "panic":
 				panic("kaboom")
+			case "outage":
+				if n <= outageAttempts {
+					return nil, apperr.New(apperr.Unavailable, "event store unreachable")
+				}
+				return nil, nil
 			}
 			return []*message.Message{message.NewMessage(watermill.NewUUID(), []byte("handled"))}, nil
 		})
@@ -61,9 +72,9 @@ func TestRouterPoisonsFailuresAndRecoversPanics(t *testing.T) {
 		t.Fatal("router did not start")
 	}
 
-	fail, boom, ok := keyed("stream-1", "fail"), keyed("stream-1", "panic"), keyed("stream-1", "ok")
+	fail, boom, outage, ok := keyed("stream-1", "fail"), keyed("stream-1", "panic"), keyed("stream-1", "outage"), keyed("stream-1", "ok")
 	middleware.SetCorrelationID("corr-7", ok)
-	if err := pub.Publish(in, fail, boom, ok); err != nil {
+	if err := pub.Publish(in, fail, boom, outage, ok); err != nil {
 		t.Fatal(err)
 	}
 
@@ -93,10 +104,15 @@ func TestRouterPoisonsFailuresAndRecoversPanics(t *testing.T) {
 	}
 
 	mu.Lock()
-	got := map[string]int{"fail": attempts["fail"], "panic": attempts["panic"], "ok": attempts["ok"]}
+	got := map[string]int{"fail": attempts["fail"], "panic": attempts["panic"], "outage": attempts["outage"], "ok": attempts["ok"]}
 	mu.Unlock()
-	if got["fail"] != 3 || got["panic"] != 3 || got["ok"] != 1 {
-		t.Fatalf("attempts %v, want fail and panic 3 (1 + 2 retries), ok 1", got)
+	if got["fail"] != 3 || got["panic"] != 3 || got["outage"] != outageAttempts+1 || got["ok"] != 1 {
+		t.Fatalf("attempts %v, want fail and panic 3 (1 + 2 retries), outage %d, ok 1", got, outageAttempts+1)
+	}
+	select {
+	case msg := <-poisoned:
+		t.Fatalf("also poisoned: %s (%s)", msg.Payload, msg.Metadata.Get(kafka.PoisonReasonMetadataKey))
+	default:
 	}
 
 	if err := router.Close(); err != nil {
