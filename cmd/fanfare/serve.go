@@ -235,20 +235,23 @@ type partAPI struct {
 	handler http.Handler
 }
 
+// routeNames are the services' short names in --routes (the parts with a
+// Connect API; cluster.Services lists the same, checked by a test).
+var routeNames = map[string]string{"accounts": accountsv1connect.AccountsServiceName, "songs": songsv1connect.SongsServiceName,
+	"chains": chainsv1connect.ChainsServiceName, "plays": playsv1connect.PlaysServiceName, "tipping": tippingv1connect.TippingServiceName,
+	"escrow": escrowv1connect.EscrowServiceName, "reports": reportsv1connect.ReportsServiceName}
+
 // serveGateway runs the gateway in front of services at the given URLs.
 func serveGateway(ctx context.Context, mux *http.ServeMux, ready *atomic.Bool, key ed25519.PrivateKey, kratosURL, routes string, gw gatewayOptions, url string) error {
 	if kratosURL == "" || routes == "" {
 		return errors.New("--kratos-url and --routes are required")
 	}
-	byName := map[string]string{"accounts": accountsv1connect.AccountsServiceName, "songs": songsv1connect.SongsServiceName,
-		"chains": chainsv1connect.ChainsServiceName, "plays": playsv1connect.PlaysServiceName, "tipping": tippingv1connect.TippingServiceName,
-		"escrow": escrowv1connect.EscrowServiceName, "reports": reportsv1connect.ReportsServiceName}
 	// A service named more than once has several instances: the gateway
 	// spreads calls over them.
 	var backends []gateway.Backend
 	for _, r := range strings.Split(routes, ",") {
 		svc, u, ok := strings.Cut(strings.TrimSpace(r), "=")
-		if full, short := byName[svc]; short {
+		if full, short := routeNames[svc]; short {
 			svc = full
 		}
 		if !ok || svc == "" || u == "" {
