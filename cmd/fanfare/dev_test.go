@@ -2,20 +2,10 @@ package main
 
 import (
 	"bufio"
-	"connectrpc.com/connect"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"github.com/fanfare/fanfare/internal/platform/identity"
-	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
-	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
-	escrowv1 "github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1"
-	"github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1/escrowv1connect"
-	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
-	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
-	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
-	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,13 +15,22 @@ import (
 	"testing"
 	"time"
 
-	"context"
-
+	"connectrpc.com/connect"
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/freeport"
+	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
+	escrowv1 "github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1/escrowv1connect"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1/songsv1connect"
+	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
+	"github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1/tippingv1connect"
 	"github.com/google/uuid"
 )
 
@@ -52,12 +51,11 @@ func TestMain(m *testing.M) {
 }
 
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 type proc struct {

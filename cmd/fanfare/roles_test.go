@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanfare/fanfare/internal/platform/freeport"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
 	"github.com/fanfare/fanfare/internal/platform/kratos/kratostest"
 )
@@ -79,7 +80,7 @@ func TestRolesCommand(t *testing.T) {
 
 // TestRolesUsage checks that bad usages fail before calling Kratos.
 func TestRolesUsage(t *testing.T) {
-	addr, err := kratos.FreeAddr() // nothing listens there
+	addr, err := freeport.Addr() // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}

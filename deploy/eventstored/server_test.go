@@ -17,6 +17,7 @@ import (
 	"github.com/fanfare/fanfare/deploy/eventstored"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	"github.com/fanfare/fanfare/internal/platform/eventstore/estest"
+	"github.com/fanfare/fanfare/internal/platform/freeport"
 )
 
 // The durability test runs the server in a child process (this test binary
@@ -92,12 +93,11 @@ func TestRestartKeepsData(t *testing.T) {
 }
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func startChild(t *testing.T, dir, addr string) *exec.Cmd {

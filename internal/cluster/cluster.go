@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fanfare/fanfare/internal/platform/freeport"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
 )
@@ -118,10 +118,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			c.Close()
 		}
 	}()
-	if c.esAddr, err = freeAddr(); err != nil {
+	if c.esAddr, err = freeport.Addr(); err != nil {
 		return nil, err
 	}
-	if c.gwAddr, err = freeAddr(); err != nil {
+	if c.gwAddr, err = freeport.Addr(); err != nil {
 		return nil, err
 	}
 	c.kratos, err = kratos.Start(ctx, kratos.Config{DataDir: filepath.Join(cfg.Dir, "kratos"), PublicAddr: "127.0.0.1:0",
@@ -131,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}
 
 	if cfg.InProcess {
-		kafkaAddr, err := freeAddr()
+		kafkaAddr, err := freeport.Addr()
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		return c, c.startAll(ctx)
 	}
 
-	brokerAddr, err := freeAddr()
+	brokerAddr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	add := func(part string) ([]string, error) {
 		var addrs []string
 		for i := 1; i <= max(cfg.Instances[part], 1); i++ {
-			addr, err := freeAddr()
+			addr, err := freeport.Addr()
 			if err != nil {
 				return nil, err
 			}
@@ -399,49 +399,4 @@ func tail(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
-}
-
-// handedOut holds every port freeAddr has returned in this process: a
-// part binds its port only when it starts, so a port found free now may
-// already belong to a part of this or another cluster not yet started
-// (a CI run once gave chains and the gateway the same one).
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// freeAddr is a loopback address with a free port below the kernel's
-// ephemeral range, never one it returned before: a part keeps its address
-// across restarts, and a port from that range could meanwhile be taken as
-// the local end of some outgoing connection, failing the restart with
-// "address in use".
-func freeAddr() (string, error) {
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	const from = 10000
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for range 100 {
-		addr := "127.0.0.1:0" // no room below the range: any free port
-		if low > from+1000 {
-			addr = "127.0.0.1:" + strconv.Itoa(from+rand.IntN(low-from))
-		}
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			return "127.0.0.1:" + strconv.Itoa(port), nil
-		}
-	}
-	return "", errors.New("cluster: no free port below the ephemeral range")
 }

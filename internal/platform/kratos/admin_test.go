@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanfare/fanfare/internal/platform/freeport"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kratos"
 	"github.com/fanfare/fanfare/internal/platform/kratos/kratostest"
@@ -156,7 +157,7 @@ func TestAdminRoles(t *testing.T) {
 }
 
 func TestAdminUnreachable(t *testing.T) {
-	addr, err := kratos.FreeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}

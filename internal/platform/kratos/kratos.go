@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fanfare/fanfare/internal/platform/freeport"
 	"github.com/fanfare/fanfare/internal/platform/tailbuf"
 )
 
@@ -139,7 +140,7 @@ type Config struct {
 	// Required.
 	DataDir string
 	// PublicAddr and AdminAddr are loopback host:port pairs. Defaults:
-	// 127.0.0.1:4433 and 127.0.0.1:4434. Use [FreeAddr] in tests.
+	// 127.0.0.1:4433 and 127.0.0.1:4434. Port 0: a free one (freeport.Addr).
 	PublicAddr string
 	AdminAddr  string
 	// PublicBaseURL is the URL browsers reach the public API at (flow
@@ -191,12 +192,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		c := cfg
 		var err error
 		if pubFree {
-			if c.PublicAddr, err = FreeAddr(); err != nil {
+			if c.PublicAddr, err = freeport.Addr(); err != nil {
 				return nil, err
 			}
 		}
 		if admFree {
-			if c.AdminAddr, err = FreeAddr(); err != nil {
+			if c.AdminAddr, err = freeport.Addr(); err != nil {
 				return nil, err
 			}
 		}
@@ -377,17 +378,6 @@ func (s *Server) closeLog() {
 	if s.logFile != nil {
 		s.logFile.Close()
 	}
-}
-
-// FreeAddr returns a loopback address with a port that was free a moment
-// ago, for tests.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func splitAddr(addr string) (host, port string, err error) {
