@@ -30,9 +30,10 @@ type KeyedConfig struct {
 // consumer group as RunGroups' handlers do — each event through the same
 // middlewares (retried, then poisoned; a transient failure is waited
 // out), its handler in a consumer span and with the source event's
-// envelope — but keeps order per key instead of per partition: the events of one poll are handled at once across keys,
-// in order within a key, and the poll's offsets are committed once every
-// one is handled (or poisoned). For handlers whose work waits on a durable
+// envelope — but keeps order per key instead of per partition: the events
+// of one poll are handled at once across keys, in order within a key, and
+// the poll's offsets are committed once every one is handled (or
+// poisoned). For handlers whose work waits on a durable
 // write that concurrent callers share (an eventstore.Writer folds them
 // into one append): one message per partition at a time would pay a
 // whole append per event. Events of other types are skipped. It returns
