@@ -31,6 +31,7 @@ import (
 	chainsdomain "github.com/fanfare/fanfare/services/chains/domain"
 	"github.com/fanfare/fanfare/services/songs"
 	songsdomain "github.com/fanfare/fanfare/services/songs/domain"
+	"github.com/fanfare/fanfare/services/songs/songstest"
 )
 
 // A purchase over the whole real path: the songs service registers the
@@ -91,7 +92,7 @@ func TestPurchaseThroughAFourHopChain(t *testing.T) {
 		t.Helper()
 		sum := sha256.Sum256([]byte(reqID))
 		d := &songsv1.Description{Title: "Song " + reqID, Artists: []string{"Ava"}, DurationMs: 180_000, Format: "audio/mpeg",
-			ContentHash: hex.EncodeToString(sum[:]), Fingerprint: songsdomain.CompressFingerprint(1, fingerprintOf(reqID)), CopyrightHolder: "Ava",
+			ContentHash: hex.EncodeToString(sum[:]), Fingerprint: songsdomain.CompressFingerprint(1, songstest.Fingerprint(reqID)), CopyrightHolder: "Ava",
 			Splits: []*songsv1.Split{{PayeeId: "ava", Percent: "33.3333"}, {PayeeId: "pb", Percent: "33.3333"}, {PayeeId: "pc", Percent: "33.3334"}},
 			Price:  price, DistributorPolicy: policy}
 		r, err := songsAs("ava", identity.RoleArtist).RegisterSong(h.ctx, connect.NewRequest(&songsv1.RegisterSongRequest{RequestId: reqID, Description: d,
@@ -249,17 +250,4 @@ func TestPurchaseThroughAFourHopChain(t *testing.T) {
 		t.Fatalf("another fan's purchase: %v", err)
 	}
 	h.wantBalances(want)
-}
-
-func fingerprintOf(seed string) []uint32 {
-	out := make([]uint32, 300)
-	s := sha256.Sum256([]byte(seed))
-	x := uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-	for i := range out {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		out[i] = x
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
 
 	"github.com/fanfare/fanfare/internal/platform/money"
@@ -68,7 +69,7 @@ func (b *Book) encode(withDecisions bool) []byte {
 		w.str(a.Code)
 		w.uvarint(uint64(a.Scale))
 	}
-	caps := sortedKeys(p.SupplyCaps)
+	caps := slices.Sorted(maps.Keys(p.SupplyCaps))
 	w.uvarint(uint64(len(caps)))
 	for _, c := range caps {
 		w.str(c)
@@ -83,7 +84,7 @@ func (b *Book) encode(withDecisions bool) []byte {
 	w.uvarint(b.seq)
 	w.varint(b.clock)
 
-	ids := sortedKeys(b.accounts)
+	ids := slices.Sorted(maps.Keys(b.accounts))
 	w.uvarint(uint64(len(ids)))
 	for _, id := range ids {
 		a := b.accounts[id]
@@ -93,7 +94,7 @@ func (b *Book) encode(withDecisions bool) []byte {
 		w.varint(a.held)
 	}
 	for pass, holds := range []map[string]*hold{b.open, b.closed} {
-		ids := sortedKeys(holds)
+		ids := slices.Sorted(maps.Keys(holds))
 		w.uvarint(uint64(len(ids)))
 		for _, id := range ids {
 			h := holds[id]
@@ -108,7 +109,7 @@ func (b *Book) encode(withDecisions bool) []byte {
 		}
 	}
 	if withDecisions {
-		ids := sortedKeys(b.decisions)
+		ids := slices.Sorted(maps.Keys(b.decisions))
 		w.uvarint(uint64(len(ids)))
 		for _, id := range ids {
 			d := b.decisions[id]
@@ -143,15 +144,6 @@ func (b *Book) encode(withDecisions bool) []byte {
 	}
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, crc32.Checksum(w.buf, castagnoli))
 	return w.buf
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 type enc struct{ buf []byte }

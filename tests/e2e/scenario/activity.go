@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -18,8 +19,10 @@ import (
 	escrowv1 "github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1"
 	songsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/songs/v1"
 	tippingv1 "github.com/fanfare/fanfare/proto/gen/fanfare/tipping/v1"
+	ledger "github.com/fanfare/fanfare/services/accounts/domain"
 	chains "github.com/fanfare/fanfare/services/chains/domain"
 	songs "github.com/fanfare/fanfare/services/songs/domain"
+	"github.com/fanfare/fanfare/services/songs/songstest"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -34,7 +37,7 @@ func (d *driver) deposits(ctx context.Context) error {
 		l := d.who(d.plan.Listeners[i])
 		amount := d.plan.Deposits[l.Name]
 		dep, err := call(ctx, d, "deposit of "+l.Name, l.accounts.RequestDeposit, &accountsv1.RequestDepositRequest{
-			RequestId: d.rid("deposit-", l.Name), AccountId: walletID(l.ID, usd), Amount: format(amount, usd), Rail: "bank"})
+			RequestId: d.rid("deposit-", l.Name), AccountId: ledger.WalletID(l.ID, usd), Amount: format(amount, usd), Rail: "bank"})
 		if err != nil {
 			return err
 		}
@@ -48,19 +51,19 @@ func (d *driver) deposits(ctx context.Context) error {
 // amounts and auto-tip rules — all before anything they govern.
 func (d *driver) settings(ctx context.Context) error {
 	p := d.plan
-	for _, a := range sortedKeys(p.TrueFan) {
+	for _, a := range slices.Sorted(maps.Keys(p.TrueFan)) {
 		if _, err := call(ctx, d, a+" sets the true-fan amount", d.who(a).tipping.SetTrueFanAmount,
 			&tippingv1.SetTrueFanAmountRequest{Monthly: format(p.TrueFan[a], usd)}); err != nil {
 			return err
 		}
 	}
-	for _, a := range sortedKeys(p.Payees) {
+	for _, a := range slices.Sorted(maps.Keys(p.Payees)) {
 		if _, err := call(ctx, d, a+" sets the payees", d.who(a).escrow.SetPayees,
 			&escrowv1.SetPayeesRequest{Payees: d.splits(p.Payees[a])}); err != nil {
 			return err
 		}
 	}
-	for _, l := range sortedKeys(p.ThumbsUp) {
+	for _, l := range slices.Sorted(maps.Keys(p.ThumbsUp)) {
 		if _, err := call(ctx, d, l+" sets the thumbs-up amount", d.who(l).tipping.SetThumbsUpAmount,
 			&tippingv1.SetThumbsUpAmountRequest{Amount: format(p.ThumbsUp[l], usd)}); err != nil {
 			return err
@@ -99,7 +102,7 @@ func (d *driver) registerSongs(ctx context.Context) error {
 		hash := sha256.Sum256([]byte("fanfare-e2e/" + d.tag + "/" + s.Name))
 		desc := &songsv1.Description{Title: s.Name + " " + d.tag, Artists: []string{s.Artist}, Album: "E2E " + d.tag,
 			Track: uint32(j + 1), Genre: "test", Year: 2026, DurationMs: songDurationMs, Format: "audio/mpeg",
-			ContentHash: hex.EncodeToString(hash[:]), Fingerprint: songs.CompressFingerprint(1, fingerprint(d.tag+"/"+s.Name)),
+			ContentHash: hex.EncodeToString(hash[:]), Fingerprint: songs.CompressFingerprint(1, songstest.Fingerprint(d.tag+"/"+s.Name)),
 			Splits: d.splits(s.Splits), CopyrightHolder: s.Artist}
 		if s.Price > 0 {
 			desc.Price, desc.PriceAsset = format(s.Price, usd), usd
@@ -123,21 +126,6 @@ func (d *driver) registerSongs(ctx context.Context) error {
 		d.songIDs[j] = res.SongId
 		return nil
 	})
-}
-
-// fingerprint is a pseudo-random Chromaprint of 300 items from a seed
-// (xorshift): unrelated seeds never match within the registrar's bounds.
-func fingerprint(seed string) []uint32 {
-	s := sha256.Sum256([]byte(seed))
-	x := uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24 | 1
-	out := make([]uint32, 300)
-	for i := range out {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		out[i] = x
-	}
-	return out
 }
 
 // distributorKey is a distributor's Ed25519 key, derived from the run and
@@ -232,8 +220,8 @@ func (d *driver) probe(ctx context.Context) error {
 			wantArtist += (plays - discovery) * parts[i]
 		}
 	}
-	escrow := escrowID("discovery", d.who(s.Artist).ID, fan)
-	wallet := walletID(d.who(s.Artist).ID, fan)
+	escrow := ledger.EscrowID("discovery", d.who(s.Artist).ID, fan)
+	wallet := ledger.WalletID(d.who(s.Artist).ID, fan)
 	return d.eventually(ctx, "the rewards of "+s.Name+"'s plays", func(ctx context.Context) (bool, string, error) {
 		e, err := d.balance(ctx, aud, escrow, fan)
 		if err != nil {
@@ -480,7 +468,7 @@ func (d *driver) withdrawal(ctx context.Context) error {
 	w := d.plan.Withdrawal
 	who, fin := d.who(w.Who), d.who(financeName)
 	res, err := call(ctx, d, who.Name+" withdraws", who.accounts.RequestWithdrawal, &accountsv1.RequestWithdrawalRequest{
-		RequestId: d.rid("withdrawal"), AccountId: walletID(who.ID, usd), Amount: format(w.Amount, usd), Rail: "bank", Destination: "DE89370400440532013000"})
+		RequestId: d.rid("withdrawal"), AccountId: ledger.WalletID(who.ID, usd), Amount: format(w.Amount, usd), Rail: "bank", Destination: "DE89370400440532013000"})
 	if err != nil {
 		return err
 	}
@@ -551,19 +539,4 @@ func (d *driver) release(ctx context.Context) error {
 		}
 		return false, "", fmt.Errorf("the escrow of %s has no proposal %s", rp.Artist, id)
 	})
-}
-
-// Account ids in the ledger's scheme (DESIGN §2).
-func walletID(identity, asset string) string { return "wallet:" + identity + ":" + asset }
-func escrowID(purpose, ref, asset string) string {
-	return "escrow:" + purpose + ":" + ref + ":" + asset
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

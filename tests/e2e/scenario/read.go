@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	accountsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/accounts/v1"
 	reportsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/reports/v1"
+	ledger "github.com/fanfare/fanfare/services/accounts/domain"
 )
 
 // accountRef is an account of the model as the ledger names it, and who
@@ -33,16 +34,16 @@ func (d *driver) refOf(key string) (accountRef, error) {
 	case isSystemKey(key):
 		return accountRef{Key: key, ID: parts[1], Asset: asset, Reader: aud, System: true}, nil
 	case len(parts) == 3 && parts[1] == "discovery":
-		return accountRef{Key: key, ID: escrowID("discovery", d.who(parts[0]).ID, asset), Asset: asset, Reader: aud}, nil
+		return accountRef{Key: key, ID: ledger.EscrowID("discovery", d.who(parts[0]).ID, asset), Asset: asset, Reader: aud}, nil
 	case len(parts) == 2 && d.people[parts[0]] != nil:
 		p := d.who(parts[0])
-		return accountRef{Key: key, ID: walletID(p.ID, asset), Asset: asset, Reader: p}, nil
+		return accountRef{Key: key, ID: ledger.WalletID(p.ID, asset), Asset: asset, Reader: p}, nil
 	case len(parts) == 2:
 		d.mu.Lock()
 		id, ok := d.campaigns[parts[0]]
 		d.mu.Unlock()
 		if ok {
-			return accountRef{Key: key, ID: escrowID("campaign", id, asset), Asset: asset, Reader: aud}, nil
+			return accountRef{Key: key, ID: ledger.EscrowID("campaign", id, asset), Asset: asset, Reader: aud}, nil
 		}
 	}
 	return accountRef{}, fmt.Errorf("scenario: no account for %q", key)
@@ -119,7 +120,7 @@ func (d *driver) readBaseline(ctx context.Context, welcome int64) error {
 // readAll reads every account of the model (system accounts as their
 // change since the baseline) and the FAN supply (minted − burned).
 func (d *driver) readAll(ctx context.Context) (map[string]Balance, int64, error) {
-	keys := sortedKeys(d.model.Balance)
+	keys := slices.Sorted(maps.Keys(d.model.Balance))
 	out := make(map[string]Balance, len(keys))
 	var mu sync.Mutex
 	err := parallel(ctx, 2*callWorkers, len(keys), func(ctx context.Context, i int) error {
@@ -161,7 +162,7 @@ func (d *driver) settle(ctx context.Context, out *Outcome) error {
 		}
 		out.Actual, out.Supply = actual, supply
 		last = last[:0]
-		for _, key := range sortedKeys(out.Expected) {
+		for _, key := range slices.Sorted(maps.Keys(out.Expected)) {
 			if a := actual[key]; a.Total != out.Expected[key] || a.Held != 0 {
 				last = append(last, fmt.Sprintf("%s holds %s (held %s), expected %s", key, format(a.Total, keyAsset(key)),
 					format(a.Held, keyAsset(key)), format(out.Expected[key], keyAsset(key))))
@@ -186,7 +187,7 @@ func (d *driver) settle(ctx context.Context, out *Outcome) error {
 // ledger's own projection, so a read that disagrees is retried a while.
 func (d *driver) statements(ctx context.Context, out *Outcome) error {
 	var keys []string
-	for _, k := range sortedKeys(out.Actual) {
+	for _, k := range slices.Sorted(maps.Keys(out.Actual)) {
 		if !isSystemKey(k) {
 			keys = append(keys, k)
 		}
