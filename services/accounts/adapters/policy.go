@@ -58,17 +58,24 @@ func PolicyFromEvent(ev *eventsv1.PolicyVersioned) (domain.Policy, error) {
 
 var policyNS = uuid.MustParse("5b0e1b52-6c7e-4a55-b1a0-6f4f3f1c9e11")
 
-// CurrentPolicy returns the newest policy in the store. The first time, it
-// records def as version 1 (with a deterministic id, so instances starting
-// together write it once).
-func CurrentPolicy(ctx context.Context, store *eventstore.Store, def domain.Policy) (domain.Policy, error) {
-	var latest *eventsv1.PolicyVersioned
-	last, err := store.ReadStream(ctx, PolicyStream, 0, func(e eventstore.Event) error {
+// LatestPolicyEvent returns the newest policy event in the store (nil when
+// none) and the policy stream's last revision (-1 when it has none), the
+// revision to expect when appending the next version.
+func LatestPolicyEvent(ctx context.Context, store *eventstore.Store) (latest *eventsv1.PolicyVersioned, last int64, err error) {
+	last, err = store.ReadStream(ctx, PolicyStream, 0, func(e eventstore.Event) error {
 		if p, ok := e.Message.(*eventsv1.PolicyVersioned); ok {
 			latest = p
 		}
 		return nil
 	})
+	return latest, last, err
+}
+
+// CurrentPolicy returns the newest policy in the store. The first time, it
+// records def as version 1 (with a deterministic id, so instances starting
+// together write it once).
+func CurrentPolicy(ctx context.Context, store *eventstore.Store, def domain.Policy) (domain.Policy, error) {
+	latest, last, err := LatestPolicyEvent(ctx, store)
 	if err != nil {
 		return domain.Policy{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
+	accountsadapters "github.com/fanfare/fanfare/services/accounts/adapters"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 )
@@ -18,9 +19,6 @@ import (
 // plays service and the escrow service. The scenario appends one version
 // — the complete rule set in force with two changes — and that is the
 // only thing it does to the event store.
-
-// policyStream is the stream of every PolicyVersioned.
-const policyStream = "policy"
 
 // scenarioOpenSessions is the most open sessions a listener may have
 // under the scenario's policy: a counted session stays open until it
@@ -74,13 +72,7 @@ func (d *driver) appendPolicy(ctx context.Context) (*eventsv1.PolicyVersioned, e
 	store := eventstore.NewStore(client)
 	var inForce *eventsv1.PolicyVersioned
 	err = d.retry(ctx, "append the scenario's policy", func(ctx context.Context) error {
-		var latest *eventsv1.PolicyVersioned
-		last, err := store.ReadStream(ctx, policyStream, 0, func(e eventstore.Event) error {
-			if p, ok := e.Message.(*eventsv1.PolicyVersioned); ok {
-				latest = p
-			}
-			return nil
-		})
+		latest, last, err := accountsadapters.LatestPolicyEvent(ctx, store)
 		if err != nil {
 			return storeError(err)
 		}
@@ -94,7 +86,7 @@ func (d *driver) appendPolicy(ctx context.Context) (*eventsv1.PolicyVersioned, e
 		ev := policyEvent(latest, d.tag)
 		id := uuid.NewSHA1(uuid.NameSpaceURL, []byte("fanfare-e2e-scenario/"+d.tag+"/policy"))
 		actx := eventstore.WithCause(ctx, eventstore.Cause{PolicyVersion: ev.Version})
-		if _, err := store.Append(actx, policyStream, esdb.Revision(uint64(last)), eventstore.Pending{ID: id, Message: ev}); err != nil {
+		if _, err := store.Append(actx, accountsadapters.PolicyStream, esdb.Revision(uint64(last)), eventstore.Pending{ID: id, Message: ev}); err != nil {
 			return storeError(err)
 		}
 		inForce = ev
