@@ -77,7 +77,9 @@ func transient(err error, o callOptions) bool {
 	}
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		return hasMark(err.Error(), brokenConnection) || hasMark(err.Error(), kratosTransient)
+		// An attempt's own timeout is as transient here as a connect
+		// call's DeadlineExceeded below (Kratos' SQLite stalls at times).
+		return errors.Is(err, context.DeadlineExceeded) || hasMark(err.Error(), brokenConnection) || hasMark(err.Error(), kratosTransient)
 	}
 	if slices.Contains(o.also, ce.Code()) {
 		return true

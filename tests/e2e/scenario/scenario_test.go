@@ -1,8 +1,11 @@
 package scenario
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -223,6 +226,10 @@ func TestTransient(t *testing.T) {
 		{connect.NewError(connect.CodeAlreadyExists, errors.New("request id used")), false, false},
 		{errors.New("kratos: registration: dial tcp 127.0.0.1:4433: connect: connection refused"), false, true},
 		{errors.New("kratos: registration refused (400 Bad Request): An account with the same identifier exists already"), false, false},
+		// Seen in a run: a Kratos admin call outlasting the attempt's timeout.
+		{fmt.Errorf("kratos admin API http://127.0.0.1:28054: patch identity 78174dea: %w",
+			&url.Error{Op: "Patch", URL: "http://127.0.0.1:28054/admin/identities/78174dea", Err: context.DeadlineExceeded}), false, true},
+		{fmt.Errorf("kratos admin API: get identity: %w", context.Canceled), false, false},
 	} {
 		if got := transient(c.err, callOptions{lagging: c.lagging}); got != c.want {
 			t.Errorf("transient(%v, lagging %v) = %v, want %v", c.err, c.lagging, got, c.want)
