@@ -3,9 +3,9 @@
 // publishes each event to fanfare.<service>.v1, keyed by stream id. This is
 // how Fanfare avoids dual writes — services only append to the store.
 //
-// Delivery is at-least-once and ordered per stream: the checkpoint moves
-// only past events Kafka acknowledged, so a crash re-publishes the tail
-// (consumers are idempotent) and never leaves a gap. Only one forwarder
+// Delivery is at-least-once and ordered per stream within a topic: the
+// checkpoint moves only past events Kafka acknowledged, so a crash
+// re-publishes the tail (consumers are idempotent) and never leaves a gap. Only one forwarder
 // runs at a time: a newer one claims the checkpoint stream, and the older
 // one, which writes its checkpoint before publishing each batch, stops with
 // eventstore.ErrFenced before it publishes anything more.
@@ -98,7 +98,10 @@ func Message(rec *esdb.RecordedEvent) (string, *message.Message, error) {
 }
 
 // publish sends a batch, one Publish per topic in order of first
-// appearance; a stream's events all share one topic, so their order holds.
+// appearance, so a stream's events keep their order within each topic. Only
+// within it: one stream's events can go to several topics (a saga's stream
+// holds its ledger requests, which the accounts topic carries), and a
+// consumer of two topics sees them in either order.
 func publish(p message.Publisher, recs []*esdb.RecordedEvent) error {
 	var order []string
 	byTopic := map[string][]*message.Message{}

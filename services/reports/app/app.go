@@ -14,6 +14,7 @@ import (
 
 	"github.com/fanfare/fanfare/internal/platform/apperr"
 	"github.com/fanfare/fanfare/internal/platform/eventstore"
+	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	"github.com/fanfare/fanfare/services/reports/audit"
 	"github.com/fanfare/fanfare/services/reports/domain"
 	"google.golang.org/protobuf/proto"
@@ -25,8 +26,12 @@ const SnapshotStream = "reports-projection"
 // snapshotFormat changes when the saved shape does; an old snapshot is
 // then ignored and the projection rebuilt from the topics. 2: pending
 // transfers (a format-1 projection marked the transfer streams applied
-// without keeping them).
-const snapshotFormat = 2
+// without keeping them). 3: marks per topic and stream (a format-2
+// projection could skip a saga's RewardRequested: see domain.MarkKey).
+const snapshotFormat = 3
+
+// bookBatch is the type whose marks say how far the books were applied.
+var bookBatch = &eventsv1.BookBatchAppended{}
 
 // App is the reports service's state.
 type App struct {
@@ -181,8 +186,8 @@ func (a *App) Audit(ctx context.Context) (*AuditReport, error) {
 		a.mu.Lock()
 		behind := ""
 		for _, b := range res.Books {
-			if a.p.Marks[b.Stream] <= b.Revision {
-				behind = fmt.Sprintf("the projection has applied %s up to revision %d of %d", b.Stream, int64(a.p.Marks[b.Stream])-1, b.Revision)
+			if mark := a.p.Marks[domain.MarkKey(b.Stream, bookBatch)]; mark <= b.Revision {
+				behind = fmt.Sprintf("the projection has applied %s up to revision %d of %d", b.Stream, int64(mark)-1, b.Revision)
 				break
 			}
 		}

@@ -1,7 +1,8 @@
 // Package domain is the reports service's projection (DESIGN §8): what the
 // artist dashboard, payee activity and pending deposits and withdrawals
 // are read from, built from the services' events. It applies each source
-// stream's events once, in order, and remembers how far it got in each, so
+// stream's events once, in order per topic, and remembers how far it got in
+// each, so
 // a restart from a saved projection, reading the topics again from their
 // start, counts nothing twice.
 package domain
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanfare/fanfare/events"
 	eventsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/events/v1"
 	accounts "github.com/fanfare/fanfare/services/accounts/domain"
 	"github.com/fanfare/fanfare/services/accounts/ledgerview"
@@ -32,7 +34,8 @@ type Source struct {
 type Projection struct {
 	// Version counts the events applied.
 	Version uint64
-	// Marks: per source stream, its last applied revision + 1.
+	// Marks: per [MarkKey] (a source stream within a topic), its last
+	// applied revision + 1.
 	Marks     map[string]uint64
 	Songs     map[string]*Song
 	People    map[string]*Person
@@ -82,17 +85,36 @@ func New() *Projection {
 		Accounts: map[string]*Account{}, Campaigns: map[string]*Campaign{}, Transfers: map[string]*Transfer{}}
 }
 
-// Seen reports whether the event at src was applied already.
-func (p *Projection) Seen(src Source) bool { return src.Revision < p.Marks[src.Stream] }
+// MarkKey is the key in Marks of stream's events of msg's type: the stream
+// within the topic those events travel in. Per topic, because one stream's
+// events can travel in several (a saga's stream holds its own events and
+// its ledger requests, which the accounts topic carries) and Kafka keeps a
+// stream's order only within a topic: with one mark per stream, the saga's
+// ledger request could arrive first and hide its RewardRequested.
+func MarkKey(stream string, msg proto.Message) string {
+	topic := string(msg.ProtoReflect().Descriptor().FullName().Parent())
+	if name, err := events.TypeName(msg); err == nil {
+		if t, err := events.Topic(name); err == nil {
+			topic = t
+		}
+	}
+	return topic + " " + stream
+}
+
+// Seen reports whether the event msg at src was applied already.
+func (p *Projection) Seen(src Source, msg proto.Message) bool {
+	return src.Revision < p.Marks[MarkKey(src.Stream, msg)]
+}
 
 // Apply takes one event. It returns the identities whose dashboards it
 // changed, and false when the event was applied before (or is not one the
 // projection reads).
 func (p *Projection) Apply(src Source, msg proto.Message) (touched []string, applied bool) {
-	if p.Seen(src) {
+	key := MarkKey(src.Stream, msg)
+	if src.Revision < p.Marks[key] {
 		return nil, false
 	}
-	p.Marks[src.Stream] = src.Revision + 1
+	p.Marks[key] = src.Revision + 1
 	switch e := msg.(type) {
 	case *eventsv1.SongRegistered:
 		touched = p.song(e.GetDescription())
