@@ -22,6 +22,7 @@ import (
 	"github.com/fanfare/fanfare/internal/platform/freeport"
 	"github.com/fanfare/fanfare/internal/platform/identity"
 	"github.com/fanfare/fanfare/internal/platform/kafka"
+	"github.com/fanfare/fanfare/internal/platform/tailbuf"
 	chainsv1 "github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1"
 	"github.com/fanfare/fanfare/proto/gen/fanfare/chains/v1/chainsv1connect"
 	escrowv1 "github.com/fanfare/fanfare/proto/gen/fanfare/escrow/v1"
@@ -61,6 +62,7 @@ func freePort(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	logs chan string
+	tail *tailbuf.Buffer // the last of its output, shown when the test fails
 }
 
 func startFanfare(t *testing.T, args ...string) *proc {
@@ -77,15 +79,35 @@ func startFanfareEnv(t *testing.T, env []string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: make(chan string, 1000)}
+	p := &proc{cmd: cmd, logs: make(chan string, 1000), tail: tailbuf.New(64 << 10)}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			p.logs <- sc.Text()
+			line := sc.Text()
+			p.tail.Write([]byte(line + "\n"))
+			// The output is always drained: a full pipe would block the
+			// process on its next log line. Lines nobody waits for (more
+			// than the buffer holds) are only in the tail.
+			select {
+			case p.logs <- line:
+			default:
+			}
 		}
 		close(p.logs)
 	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		select { // a child that inherited the pipe could hold it open
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output (tail):\n%s", strings.Join(args, " "), p.tail)
+		}
+	})
 	return p
 }
 

@@ -216,24 +216,35 @@ func outputTail(out *tailbuf.Buffer) string {
 	return s
 }
 
-// Do runs actions in the tab ctx within 30 s, failing the test on error.
+// Do runs actions in the tab ctx within 30 s, failing the test on error
+// (see [Run]).
 func Do(t testing.TB, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatal(err)
+	if err := chromedp.Do(actx, actions...); err != nil {
+		fail(t, ctx, err)
 	}
 }
 
-// Run runs one action that yields a value in the tab ctx within 30 s.
+// Run runs one action that yields a value in the tab ctx within 30 s. On
+// error it saves the tab as it is (screenshot and HTML, "failed <test>")
+// and fails the test: the page shows what a wait was waiting for.
 func Run[T any](t testing.TB, ctx context.Context, action chromedp.Action[T]) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	v, err := chromedp.Run(ctx, action)
+	v, err := chromedp.Run(actx, action)
 	if err != nil {
-		t.Fatal(err)
+		fail(t, ctx, err)
 	}
 	return v
+}
+
+func fail(t testing.TB, tab context.Context, err error) {
+	t.Helper()
+	if tab.Err() == nil {
+		Screenshot(t, tab, "failed")
+	}
+	t.Fatal(err)
 }

@@ -212,3 +212,39 @@ func waitCookie(t *testing.T, ctx context.Context, what, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// fatalRecorder is a test whose Fatal is recorded instead of ending it, so
+// a test can look at what a failing action left behind.
+type fatalRecorder struct {
+	testing.TB
+	fatal string
+}
+
+func (f *fatalRecorder) Fatal(args ...any) { f.fatal = fmt.Sprint(args...) }
+func (f *fatalRecorder) Name() string      { return f.TB.Name() + "/failing" }
+
+// A wait that fails saves the tab as it was (screenshot and HTML) before
+// failing the test: the page shows what the wait was waiting for.
+func TestFailedActionSavesTheTab(t *testing.T) {
+	ts, _ := server(t)
+	t.Setenv("FANFARE_ARTIFACTS", t.TempDir())
+	ctx := browser.New(t)
+	browser.Do(t, ctx, chromedp.Navigate(ts.URL))
+
+	rec := &fatalRecorder{TB: t}
+	browser.Run(rec, ctx, chromedp.Poll[bool](`document.getElementById("clicked").textContent === "never"`, chromedp.WithPollingTimeout(200*time.Millisecond)))
+	if !strings.Contains(rec.fatal, "timeout") {
+		t.Fatalf("the failed poll reported %q", rec.fatal)
+	}
+	dir := browser.ArtifactsDir(rec)
+	html, err := os.ReadFile(filepath.Join(dir, "failed.html"))
+	if err != nil {
+		t.Fatalf("no page saved on failure: %v", err)
+	}
+	if !strings.Contains(string(html), `<span id="clicked">no</span>`) {
+		t.Errorf("saved page lacks the state it failed on:\n%s", html)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "failed.png")); err != nil {
+		t.Errorf("no screenshot saved on failure: %v", err)
+	}
+}
