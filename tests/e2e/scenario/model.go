@@ -90,6 +90,9 @@ type model struct {
 	Release int64
 	// Wallets are the keys of people's wallets.
 	Wallets map[string]bool
+	// Plays are each song's rewarded plays by tier, [discovery, standard],
+	// by song name: what its artist's dashboard shows.
+	Plays map[string][2]uint64
 }
 
 // Counts say how much the scenario did.
@@ -105,7 +108,7 @@ type Counts struct {
 
 func newModel() *model {
 	return &model{Balance: map[string]int64{}, Credits: map[string]map[string]int64{}, Debits: map[string]map[string]int64{},
-		Wallets: map[string]bool{}}
+		Wallets: map[string]bool{}, Plays: map[string][2]uint64{}}
 }
 
 // post moves amount from debit to credit under kind. Zero moves nothing
@@ -238,18 +241,21 @@ func expect(p *plan, welcome int64, r rewardRules) (*model, error) {
 	}
 	autoSpent := map[string]int64{}
 	for _, s := range p.Songs {
+		tiers := m.Plays[s.Name]
 		for k, pl := range s.Plays {
 			number := uint64(k + 1)
 			m.Counts.Plays++
 			supply := m.Minted - m.Burned
 			if number <= r.Threshold {
 				m.Counts.DiscoveryPlays++
+				tiers[0]++
 				m.post(mintKey, walletKey(pl.Listener, fan), r.DiscoveryListener, kindRoyalty)
 				m.post(mintKey, walletKey(pl.Node, fan), r.DiscoveryNode, kindRoyalty)
 				m.post(mintKey, discoveryKey(s.Artist), r.Escrow, kindRoyalty)
 				m.Minted += r.DiscoveryListener + r.DiscoveryNode + r.Escrow
 			} else {
 				m.Counts.StandardPlays++
+				tiers[1]++
 				// The burn b(S) is zero up to the floor; the scenario
 				// mints far less than that, and the run's supply is
 				// checked to stay below it.
@@ -269,6 +275,7 @@ func expect(p *plan, welcome int64, r rewardRules) (*model, error) {
 					m.split(walletKey(pl.Listener, usd), autoTipAmount, s.Splits, usd, kindTip))
 			}
 		}
+		m.Plays[s.Name] = tiers
 	}
 	m.Counts.FANMinted = m.Minted
 	if m.Minted > r.BurnFloor {

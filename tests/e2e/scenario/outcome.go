@@ -35,6 +35,9 @@ type Outcome struct {
 	ExpectedCredits, ExpectedDebits map[string]map[string]int64
 	// ExpectedMinted is the FAN the model's plays mint (nothing is burned).
 	ExpectedMinted int64
+	// ExpectedPlays are the model's rewarded plays of each song by tier,
+	// [discovery, standard]; Dashboards what the artists' dashboards show.
+	ExpectedPlays, Dashboards map[string][2]uint64
 
 	// Actual is what the ledger holds, read through the gateway.
 	Actual map[string]Balance
@@ -94,7 +97,7 @@ type SettlementRow struct {
 func (d *driver) outcome() *Outcome {
 	m := d.model
 	return &Outcome{Run: d.tag, Size: d.plan.Size, Counts: m.Counts, Expected: maps.Clone(m.Balance),
-		ExpectedCredits: m.Credits, ExpectedDebits: m.Debits, ExpectedMinted: m.Minted - m.Burned,
+		ExpectedCredits: m.Credits, ExpectedDebits: m.Debits, ExpectedMinted: m.Minted - m.Burned, ExpectedPlays: m.Plays,
 		SupplyBefore: -d.baseline[mintKey] - d.baseline[burnKey]}
 }
 

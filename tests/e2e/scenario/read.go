@@ -181,6 +181,48 @@ func (d *driver) settle(ctx context.Context, out *Outcome) error {
 	return nil
 }
 
+// dashboards waits until every artist's dashboard (the reports service's
+// projection, which reads the rewards and the ledger from two topics) shows
+// each song's plays by tier as the model counts them, and records what they
+// show; songs that never agree are left for Check to report.
+func (d *driver) dashboards(ctx context.Context, out *Outcome) error {
+	names := map[string]string{} // song id → name
+	for j, s := range d.plan.Songs {
+		names[d.songIDs[j]] = s.Name
+	}
+	var last []string
+	err := d.eventually(ctx, "the dashboards to show the model's plays", func(ctx context.Context) (bool, string, error) {
+		shown := map[string][2]uint64{}
+		for _, a := range d.plan.Artists {
+			p := d.who(a)
+			res, err := call(ctx, d, "dashboard of "+a, p.reports.GetArtistDashboard, &reportsv1.GetArtistDashboardRequest{ArtistId: p.ID})
+			if err != nil {
+				return false, "", err
+			}
+			for _, s := range res.GetDashboard().GetSongs() {
+				name, ok := names[s.SongId]
+				if !ok {
+					name = "unknown song " + s.SongId
+				}
+				shown[name] = [2]uint64{s.DiscoveryPlays, s.StandardPlays}
+			}
+		}
+		out.Dashboards = shown
+		last = last[:0]
+		for _, k := range keyUnion(out.ExpectedPlays, shown) {
+			if got, want := shown[k], out.ExpectedPlays[k]; got != want {
+				last = append(last, fmt.Sprintf("%s shows %d discovery + %d standard plays, expected %d + %d", k, got[0], got[1], want[0], want[1]))
+			}
+		}
+		return len(last) == 0, fmt.Sprintf("%d songs differ, e.g. %s", len(last), strings.Join(last[:min(len(last), 5)], "; ")), nil
+	})
+	if err == nil || ctx.Err() != nil || out.Dashboards == nil {
+		return err
+	}
+	d.problem("%v", err)
+	return nil
+}
+
 // statements reads every account's statement of the run (all pages) and
 // records how many entries it has, their sum and the newest running
 // balance; Check wants both to be the balance. The statement is the

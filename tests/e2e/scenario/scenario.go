@@ -263,6 +263,9 @@ func (d *driver) run(ctx context.Context) (*Outcome, error) {
 	if err := d.statements(ctx, out); err != nil {
 		return out, err
 	}
+	if err := d.dashboards(ctx, out); err != nil {
+		return out, err
+	}
 	done()
 
 	done = step("audits and the settlement export")

@@ -107,6 +107,16 @@ func TestModelOfTheE2ESize(t *testing.T) {
 		c.Tips != 110 || c.ThumbsUps != 10 || c.Purchases != 40 || c.Subscriptions != 10 || c.Pledges != 7 || c.Deposits != 100 {
 		t.Fatalf("counts %+v", c)
 	}
+	// The dashboards' plays: every song, by tier, adding up to the counts;
+	// song-000 (its tier proof) 3 discovery + 2 standard.
+	var tiers [2]uint64
+	for _, n := range m.Plays {
+		tiers[0] += n[0]
+		tiers[1] += n[1]
+	}
+	if len(m.Plays) != 200 || tiers != [2]uint64{uint64(c.DiscoveryPlays), uint64(c.StandardPlays)} || m.Plays["song-000"] != [2]uint64{3, 2} {
+		t.Fatalf("plays by song: %d songs, %v by tier, song-000 %v", len(m.Plays), tiers, m.Plays["song-000"])
+	}
 	const fanUnit = unitsPerFAN
 	if m.Minted != int64(3*c.DiscoveryPlays+2*c.StandardPlays)*fanUnit || m.Burned != 0 {
 		t.Fatalf("minted %d burned %d", m.Minted, m.Burned)
