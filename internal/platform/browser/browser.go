@@ -228,8 +228,8 @@ func Do(t testing.TB, ctx context.Context, actions ...chromedp.Action[chromedp.V
 }
 
 // Run runs one action that yields a value in the tab ctx within 30 s. On
-// error it saves the tab as it is (screenshot and HTML, "failed <test>")
-// and fails the test: the page shows what a wait was waiting for.
+// error it saves the tab as it is ([Screenshot] "failed") and fails the
+// test: the page shows what a wait was waiting for.
 func Run[T any](t testing.TB, ctx context.Context, action chromedp.Action[T]) T {
 	t.Helper()
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -241,6 +241,7 @@ func Run[T any](t testing.TB, ctx context.Context, action chromedp.Action[T]) T 
 	return v
 }
 
+// fail saves the tab, unless it is closed, and fails the test with err.
 func fail(t testing.TB, tab context.Context, err error) {
 	t.Helper()
 	if tab.Err() == nil {

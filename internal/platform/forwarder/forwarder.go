@@ -5,10 +5,11 @@
 //
 // Delivery is at-least-once and ordered per stream within a topic: the
 // checkpoint moves only past events Kafka acknowledged, so a crash
-// re-publishes the tail (consumers are idempotent) and never leaves a gap. Only one forwarder
-// runs at a time: a newer one claims the checkpoint stream, and the older
-// one, which writes its checkpoint before publishing each batch, stops with
-// eventstore.ErrFenced before it publishes anything more.
+// re-publishes the tail (consumers are idempotent) and never leaves a gap.
+// Only one forwarder runs at a time: a newer one claims the checkpoint
+// stream, and the older one, which writes its checkpoint before publishing
+// each batch, stops with eventstore.ErrFenced before it publishes anything
+// more.
 package forwarder
 
 import (

@@ -2,9 +2,8 @@
 // artist dashboard, payee activity and pending deposits and withdrawals
 // are read from, built from the services' events. It applies each source
 // stream's events once, in order per topic, and remembers how far it got in
-// each, so
-// a restart from a saved projection, reading the topics again from their
-// start, counts nothing twice.
+// each, so a restart from a saved projection, reading the topics again from
+// their start, counts nothing twice.
 package domain
 
 import (
@@ -92,26 +91,30 @@ func New() *Projection {
 // stream's order only within a topic: with one mark per stream, the saga's
 // ledger request could arrive first and hide its RewardRequested.
 func MarkKey(stream string, msg proto.Message) string {
-	topic := string(msg.ProtoReflect().Descriptor().FullName().Parent())
-	if name, err := events.TypeName(msg); err == nil {
-		if t, err := events.Topic(name); err == nil {
-			topic = t
-		}
-	}
+	// A message that is no event (none comes from the topics) has no topic.
+	name, _ := events.TypeName(msg)
+	topic, _ := events.Topic(name)
 	return topic + " " + stream
 }
 
 // Seen reports whether the event msg at src was applied already.
 func (p *Projection) Seen(src Source, msg proto.Message) bool {
-	return src.Revision < p.Marks[MarkKey(src.Stream, msg)]
+	_, seen := p.mark(src, msg)
+	return seen
+}
+
+// mark is msg's key in Marks and whether the event at src was applied.
+func (p *Projection) mark(src Source, msg proto.Message) (key string, seen bool) {
+	key = MarkKey(src.Stream, msg)
+	return key, src.Revision < p.Marks[key]
 }
 
 // Apply takes one event. It returns the identities whose dashboards it
 // changed, and false when the event was applied before (or is not one the
 // projection reads).
 func (p *Projection) Apply(src Source, msg proto.Message) (touched []string, applied bool) {
-	key := MarkKey(src.Stream, msg)
-	if src.Revision < p.Marks[key] {
+	key, seen := p.mark(src, msg)
+	if seen {
 		return nil, false
 	}
 	p.Marks[key] = src.Revision + 1

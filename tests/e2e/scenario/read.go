@@ -190,7 +190,6 @@ func (d *driver) dashboards(ctx context.Context, out *Outcome) error {
 	for j, s := range d.plan.Songs {
 		names[d.songIDs[j]] = s.Name
 	}
-	var last []string
 	err := d.eventually(ctx, "the dashboards to show the model's plays", func(ctx context.Context) (bool, string, error) {
 		shown := map[string][2]uint64{}
 		for _, a := range d.plan.Artists {
@@ -208,7 +207,7 @@ func (d *driver) dashboards(ctx context.Context, out *Outcome) error {
 			}
 		}
 		out.Dashboards = shown
-		last = last[:0]
+		var last []string
 		for _, k := range keyUnion(out.ExpectedPlays, shown) {
 			if got, want := shown[k], out.ExpectedPlays[k]; got != want {
 				last = append(last, fmt.Sprintf("%s shows %d discovery + %d standard plays, expected %d + %d", k, got[0], got[1], want[0], want[1]))
